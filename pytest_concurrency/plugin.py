@@ -1,0 +1,1 @@
+"""pytest plugin entry point (``-p no:concurrency`` turns it off)."""
