@@ -1,0 +1,1 @@
+"""Real servers under each concurrency model, a load generator and its reports."""
