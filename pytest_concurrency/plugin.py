@@ -1,11 +1,87 @@
-"""pytest plugin entry point (``-p no:concurrency`` turns it off)."""
+"""pytest plugin entry point (``-p no:concurrency`` turns it off).
+
+Only wiring lives here: options, markers, and hooks that hand each phase of each test to the
+session's :class:`~pytest_concurrency._guard.Guard`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import pytest
 
+from pytest_concurrency import _settings
+from pytest_concurrency._guard import Guard
 from pytest_concurrency.serve import _plugin as serve_plugin
+
+guard_key = pytest.StashKey[Guard]()
+
+MARKERS = (
+    "allow_loop_lag(ms=None): allow this test to block its event loop; with ms=N, only for "
+    "steps shorter than N milliseconds",
+    "allow_leaks(*kinds): allow this test to leave tasks, threads or processes running; "
+    'with kinds (e.g. allow_leaks("threads")), only those',
+)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    _settings.add_options(parser)
     pluginmanager.register(serve_plugin, "concurrency.serve")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    guard = Guard(_settings.load(config), str(config.rootpath))
+    config.stash[guard_key] = guard
+    guard.start()
+    config.add_cleanup(guard.stop)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return config.stash[guard_key].settings.header()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    with item.config.stash[guard_key].phase_of(item, "setup"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    with item.config.stash[guard_key].phase_of(item, "call"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    with item.config.stash[guard_key].phase_of(item, "teardown"):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_fixture_setup(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> Generator[None, object, object]:
+    guard = request.config.stash[guard_key]
+    owner = guard.fixture_setup_owner(fixturedef.argname, fixturedef.scope, fixturedef)
+    if owner is None:
+        return (yield)
+    try:
+        return (yield)
+    finally:
+        guard.fixture_setup_done(owner)
+        # Runs first when the fixture is finalized (finalizers run last-in, first-out), so
+        # what its teardown code starts belongs to it too.
+        request.addfinalizer(lambda: guard.fixture_teardown_starts(owner))
+
+
+def pytest_fixture_post_finalizer(
+    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
+) -> None:
+    request.config.stash[guard_key].fixture_finalized(fixturedef)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    session.config.stash[guard_key].finish()

@@ -1,0 +1,257 @@
+"""The detectors' life in a pytest run: who owns what, and what each phase of a test found.
+
+``plugin.py`` calls into one :class:`Guard` per session from its hooks. The guard:
+
+* listens to the loop-lag detector, with the threshold of the test being run (its marker or
+  the configured default), and files every slow loop step under the current phase;
+* makes each test the owner of the tasks, threads and processes created while it runs
+  (setup, call and teardown), and each fixture wider than a function the owner of what it
+  creates, checked when that fixture is finalized;
+* turns a phase's findings into a failure, a warning, or (when the phase already failed on
+  its own) an extra report section, so the user's own result is never hidden.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pytest
+
+from pytest_concurrency._settings import Settings
+from pytest_concurrency._warnings import ConcurrencyGuardWarning, LeakWarning, LoopLagWarning
+from pytest_concurrency.detect import _leaks, _ownership, _runtime, _steps
+from pytest_concurrency.detect._findings import LeakReport, LoopBlocked
+from pytest_concurrency.detect._hooks import hooks
+from pytest_concurrency.detect._ownership import KINDS, Owner
+
+
+class Finding(Protocol):
+    def format(self, root: str | None = None) -> str: ...
+
+
+@dataclass
+class Phase:
+    item: pytest.Item
+    when: str
+    findings: list[Finding] = field(default_factory=list)
+
+
+class MarkerError(Exception):
+    """A concurrency marker with arguments that make no sense."""
+
+
+def threshold_for(item: pytest.Item, default_ms: float) -> float:
+    """The loop-lag threshold for one test, in ms (``inf`` when lag is allowed entirely)."""
+    marker = item.get_closest_marker("allow_loop_lag")
+    if marker is None:
+        return default_ms if default_ms > 0 else math.inf
+    unknown = set(marker.kwargs) - {"ms"}
+    if unknown or len(marker.args) > 1:
+        raise MarkerError(
+            "allow_loop_lag takes no arguments (allow any lag) or one threshold, "
+            "as allow_loop_lag(ms=200)"
+        )
+    ms = marker.kwargs.get("ms", marker.args[0] if marker.args else None)
+    if ms is None:
+        return math.inf
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0:
+        raise MarkerError(f"allow_loop_lag(ms=...) expects a number of milliseconds, got {ms!r}")
+    return float(ms) if ms > 0 else math.inf
+
+
+def leak_kinds_for(item: pytest.Item, checked: frozenset[str]) -> frozenset[str]:
+    """The kinds of leak checked for one test, after its ``allow_leaks`` marker."""
+    marker = item.get_closest_marker("allow_leaks")
+    if marker is None:
+        return checked
+    if marker.kwargs:
+        raise MarkerError(
+            'allow_leaks takes kinds as plain arguments, as allow_leaks("threads", "tasks")'
+        )
+    if not marker.args:
+        return frozenset()
+    unknown = [a for a in marker.args if a not in KINDS]
+    if unknown:
+        raise MarkerError(
+            f"allow_leaks: unknown kind {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(map(repr, KINDS))}"
+        )
+    return checked - frozenset(marker.args)
+
+
+class Guard:
+    """One per session; see the module docstring."""
+
+    def __init__(self, settings: Settings, rootdir: str) -> None:
+        self.settings = settings
+        self.root = rootdir
+        self.allow = _leaks.set_allow(settings.leak_allow)
+        self.listener = _steps.LagListener(settings.loop_lag_ms)
+        self.listener.on_event = self._on_lag
+        self.phase: Phase | None = None
+        self.outside: list[Finding] = []
+        self.test_owner: Owner | None = None
+        self.fixture_owners: dict[object, Owner] = {}
+        self._errors_reported = 0
+        self._started = False
+
+    # --- session -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.settings.lag_enabled and not self.settings.leak_kinds:
+            return
+        hooks.acquire(leaks=bool(self.settings.leak_kinds))
+        if self.settings.lag_enabled:
+            _steps.add_listener(self.listener)
+        self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        _steps.remove_listener(self.listener)
+        hooks.release(leaks=bool(self.settings.leak_kinds))
+
+    # --- phases --------------------------------------------------------------------------------
+
+    @contextmanager
+    def phase_of(self, item: pytest.Item, when: str) -> Iterator[None]:
+        """Run one phase of a test (setup, call, teardown) under the detectors.
+
+        Findings fail a phase that passed (or warn, in warn mode); when the phase failed on
+        its own, they are added to its report as a section instead.
+        """
+        if not self._started:
+            yield
+            return
+        marker_problem = self._begin(item, when)
+        passed = False
+        try:
+            if marker_problem:
+                pytest.fail(marker_problem, pytrace=False)
+            yield
+            passed = True
+        finally:
+            findings = self._end(item, when)
+            self._deliver(item, when, findings, passed)
+
+    def _begin(self, item: pytest.Item, when: str) -> str:
+        hooks.refresh()
+        problem = ""
+        try:
+            threshold = threshold_for(item, self.settings.loop_lag_ms)
+            kinds = leak_kinds_for(item, self.settings.leak_kinds)
+        except MarkerError as exc:
+            problem, threshold, kinds = str(exc), math.inf, frozenset()
+        if self.settings.lag_enabled:
+            self.listener.set_threshold(threshold)
+        self.phase = Phase(item, when)
+        if when == "setup" and self.settings.leak_kinds:
+            self.test_owner = Owner(f"test {item.nodeid}", kinds=kinds)
+            _ownership.push(self.test_owner)
+        return problem
+
+    def _end(self, item: pytest.Item, when: str) -> list[Finding]:
+        phase, self.phase = self.phase, None
+        findings = phase.findings if phase is not None else []
+        if when == "teardown" and self.test_owner is not None:
+            owner, self.test_owner = self.test_owner, None
+            _ownership.remove(owner)
+            report = _leaks.check(owner, self.settings.leak_grace_ms, self.allow)
+            if report is not None:
+                findings.append(report)
+        if self.settings.lag_enabled and when == "teardown":
+            self.listener.set_threshold(self.settings.loop_lag_ms)
+        return findings
+
+    def _deliver(self, item: pytest.Item, when: str, findings: list[Finding], passed: bool) -> None:
+        self._report_internal_errors()
+        if not findings:
+            return
+        text = "\n\n".join(self._format(f) for f in findings)
+        if not passed:
+            item.add_report_section(when, "concurrency-guard", text)
+        elif self.settings.mode == "warn":
+            for finding in findings:
+                category = LoopLagWarning if isinstance(finding, LoopBlocked) else LeakWarning
+                warnings.warn(category(self._format(finding)), stacklevel=1)
+        else:
+            pytest.fail(text, pytrace=False)
+
+    def _format(self, finding: Finding) -> str:
+        text = finding.format(self.root)
+        if isinstance(finding, LeakReport):
+            kinds = sorted({_plural(leak.kind) for leak in finding.leaks})
+            text += f"\n  Or mark the test @pytest.mark.allow_leaks({', '.join(map(repr, kinds))})."
+        elif isinstance(finding, LoopBlocked):
+            text += (
+                "\n  Fix: await an async equivalent, or move the blocking work to a thread "
+                "(asyncio.to_thread, anyio.to_thread.run_sync, trio.to_thread.run_sync) or, for "
+                "CPU-bound work, to a process; or mark the test @pytest.mark.allow_loop_lag."
+            )
+        return text
+
+    # --- findings from the detectors -----------------------------------------------------------
+
+    def _on_lag(self, event: LoopBlocked) -> None:
+        phase = self.phase
+        (phase.findings if phase is not None else self.outside).append(event)
+
+    # --- fixtures wider than a test ----------------------------------------------------------------
+
+    def fixture_setup_owner(self, name: str, scope: str, fixturedef: object) -> Owner | None:
+        """The owner for a fixture wider than a function, pushed while it sets up."""
+        if not self._started or not self.settings.leak_kinds or scope == "function":
+            return None
+        owner = Owner(f"fixture {name!r} ({scope} scope)", kinds=self.settings.leak_kinds)
+        self.fixture_owners[fixturedef] = owner
+        _ownership.push(owner)
+        return owner
+
+    def fixture_setup_done(self, owner: Owner) -> None:
+        _ownership.remove(owner)
+
+    def fixture_teardown_starts(self, owner: Owner) -> None:
+        if not owner.closed:
+            _ownership.push(owner)
+
+    def fixture_finalized(self, fixturedef: object) -> None:
+        owner = self.fixture_owners.pop(fixturedef, None)
+        if owner is None:
+            return
+        _ownership.remove(owner)
+        report = _leaks.check(owner, self.settings.leak_grace_ms, self.allow)
+        if report is not None:
+            phase = self.phase
+            (phase.findings if phase is not None else self.outside).append(report)
+
+    # --- what happened outside any test ------------------------------------------------------------
+
+    def _report_internal_errors(self) -> None:
+        new = _runtime.errors[self._errors_reported :]
+        self._errors_reported += len(new)
+        for error in new:
+            _warn_always(ConcurrencyGuardWarning(error.format()))
+
+    def finish(self) -> None:
+        """Report findings made outside of any test, as warnings (they fail nothing)."""
+        self._report_internal_errors()
+        for finding in self.outside:
+            _warn_always(ConcurrencyGuardWarning("outside of any test: " + self._format(finding)))
+        self.outside.clear()
+
+
+def _plural(kind: str) -> str:
+    return {"task": "tasks", "thread": "threads", "process": "processes"}[kind]
+
+
+def _warn_always(warning: Warning) -> None:
+    """Emit a warning that is recorded even under ``-W error``: it must never fail a test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", type(warning))
+        warnings.warn(warning, stacklevel=2)

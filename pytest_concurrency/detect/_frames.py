@@ -1,0 +1,211 @@
+"""Where things happen: tell user code from library code, capture and format source locations.
+
+Detectors report "where" as ``path/to/file.py:LINE: source line``, always pointing at the
+innermost frame of *user* code: code that is neither the standard library, nor an installed
+package, nor this plugin. Classification is cached per file name, so capturing a location
+costs a short walk up the stack and a few dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import site
+import sys
+import sysconfig
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _library_prefixes() -> tuple[str, ...]:
+    paths: set[str] = set()
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        value = sysconfig.get_paths().get(key)
+        if value:
+            paths.add(value)
+    try:
+        paths.update(site.getsitepackages())
+    except AttributeError:  # some embedded interpreters have no site.getsitepackages
+        pass
+    user_site = getattr(site, "USER_SITE", None)
+    if user_site:
+        paths.add(user_site)
+    normalised = {os.path.realpath(p) for p in paths} | {os.path.abspath(p) for p in paths}
+    return tuple(sorted(p.rstrip(os.sep) + os.sep for p in normalised if p))
+
+
+_LIBRARY_PREFIXES = _library_prefixes()
+_PACKAGE_PREFIX = _PACKAGE_DIR + os.sep
+_is_user_cache: dict[str, bool] = {}
+
+
+def is_user_file(filename: str) -> bool:
+    """True when ``filename`` is user code: not stdlib, not an installed package, not us."""
+    cached = _is_user_cache.get(filename)
+    if cached is not None:
+        return cached
+    result = _classify(filename)
+    _is_user_cache[filename] = result
+    return result
+
+
+def _classify(filename: str) -> bool:
+    if not filename or filename.startswith("<"):
+        return False
+    path = os.path.abspath(filename)
+    if path.startswith(_PACKAGE_PREFIX):
+        # Our own sample apps and tests live beside the package, not in it.
+        return False
+    if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
+        return False
+    return not any(path.startswith(prefix) for prefix in _LIBRARY_PREFIXES)
+
+
+@dataclass(frozen=True)
+class Location:
+    """One line of code: a file, a line number and the function it is in."""
+
+    filename: str
+    lineno: int
+    function: str = ""
+
+    @property
+    def is_user(self) -> bool:
+        return is_user_file(self.filename)
+
+    def source(self) -> str:
+        """The stripped source text of the line, or an empty string when unavailable."""
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    def short(self, root: str | None = None) -> str:
+        """``path:LINE`` with the path relative to ``root`` (default: the working directory)."""
+        return f"{display_path(self.filename, root)}:{self.lineno}"
+
+    def describe(self, root: str | None = None) -> str:
+        """``path:LINE: source line``, the form every report uses."""
+        text = self.source()
+        return f"{self.short(root)}: {text}" if text else self.short(root)
+
+
+def display_path(filename: str, root: str | None = None) -> str:
+    """Show ``filename`` relative to ``root`` when it lies under it, absolute otherwise."""
+    if filename.startswith("<"):
+        return filename
+    base = os.path.abspath(root or os.getcwd())
+    path = os.path.abspath(filename)
+    if path == base or path.startswith(base + os.sep):
+        return os.path.relpath(path, base)
+    return path
+
+
+Stack = tuple[Location, ...]
+
+
+_boundaries: set[object] = set()
+_boundary_names: set[tuple[str, str]] = set()
+
+
+def add_step_boundary(code: object = None, *, function: str = "", file_suffix: str = "") -> None:
+    """Declare a frame that runs one loop step: stacks sampled during a step stop below it.
+
+    Either a code object (our own step wrappers) or a function name with the end of its file
+    name (a library's scheduler, such as trio's ``unrolled_run`` in ``trio/_core/_run.py``).
+    """
+    if code is not None:
+        _boundaries.add(code)
+    if function:
+        _boundary_names.add((function, file_suffix))
+
+
+def walk(frame: FrameType | None, limit: int = 200) -> Stack:
+    """The stack from ``frame`` outwards (innermost first), stopping at a step boundary."""
+    out: list[Location] = []
+    while frame is not None and len(out) < limit:
+        code = frame.f_code
+        if code in _boundaries or (
+            _boundary_names
+            and any(
+                code.co_name == name and code.co_filename.endswith(suffix)
+                for name, suffix in _boundary_names
+            )
+        ):
+            break
+        out.append(Location(code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name))
+        frame = frame.f_back
+    return tuple(out)
+
+
+def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
+    """The innermost *user* frame calling us, skipping ``skip`` frames of our own.
+
+    Used at creation time (``create_task``, ``Thread.start``, ``Popen``): a short walk
+    outwards that stops at the first frame of user code. Returns the location and whether it
+    is user code; when no user frame is found within ``limit`` frames, the innermost frame
+    outside this plugin is returned with ``False``.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(skip + 1)
+    except ValueError:
+        return None, False
+    fallback: Location | None = None
+    depth = 0
+    while frame is not None and depth < limit:
+        code = frame.f_code
+        filename = code.co_filename
+        if is_user_file(filename):
+            return Location(filename, frame.f_lineno or code.co_firstlineno, code.co_name), True
+        if fallback is None and not filename.startswith(_PACKAGE_PREFIX):
+            fallback = Location(filename, frame.f_lineno or code.co_firstlineno, code.co_name)
+        frame = frame.f_back
+        depth += 1
+    return fallback, False
+
+
+def user_frames(stack: Sequence[Location]) -> list[Location]:
+    """The user frames of ``stack``, innermost first."""
+    return [loc for loc in stack if loc.is_user]
+
+
+def innermost_user(stack: Iterable[Location]) -> Location | None:
+    for loc in stack:
+        if loc.is_user:
+            return loc
+    return None
+
+
+def code_location(func: object) -> Location | None:
+    """Where a callable is defined, seeing through bound methods and ``functools.partial``."""
+    seen = 0
+    while seen < 10:
+        seen += 1
+        inner = getattr(func, "func", None)  # functools.partial
+        if inner is not None and callable(inner):
+            func = inner
+            continue
+        inner = getattr(func, "__func__", None)  # bound method
+        if inner is not None:
+            func = inner
+            continue
+        inner = getattr(func, "__wrapped__", None)
+        if inner is not None:
+            func = inner
+            continue
+        break
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return None
+    return Location(code.co_filename, code.co_firstlineno, code.co_name)
+
+
+def callable_name(func: object) -> str:
+    """A readable name for a callable: its qualified name, or its repr as a last resort."""
+    inner = getattr(func, "func", None)
+    if inner is not None and callable(inner):
+        return f"functools.partial({callable_name(inner)})"
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    if isinstance(name, str):
+        return name
+    return type(func).__qualname__

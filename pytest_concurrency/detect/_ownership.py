@@ -1,0 +1,150 @@
+"""Who owns a task, thread or process: the test or fixture that was running when it was made.
+
+An :class:`Owner` is a test, a fixture with a wider scope than a test, or a ``watch_leaks``
+block. Owners form a stack that follows the main flow of a test run (a test, then the module
+fixture it sets up, and so on). A creation belongs to:
+
+1. the owner of the thread it happens on, when that thread was itself started by an owner
+   (a server thread of a module fixture owns the connection threads it spawns); once that
+   owner has been checked, its threads' later creations belong to nobody, so a leak is
+   reported once and never cascades into the tests that follow;
+2. otherwise, the owner on top of the stack.
+
+Pool workers (asyncio's default executor, anyio's worker threads, trio's thread cache) are
+nobody's: work they run on behalf of a test is attributed through the stack.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_concurrency.detect._frames import Location, caller_site
+
+OWNER_ATTRIBUTE = "_concurrency_guard_owner"
+KINDS = ("tasks", "threads", "processes")
+"""The kinds of leak, as users name them (``--leak-check``, ``allow_leaks``)."""
+_KIND_OF_RECORD = {"task": "tasks", "thread": "threads", "process": "processes"}
+
+
+@dataclass(eq=False)
+class Record:
+    """One tracked creation."""
+
+    kind: str  # "task", "thread" or "process"
+    ref: Callable[[], Any]  # returns the object, or None once it has been garbage-collected
+    site: Location | None
+    abandoned: Any = None
+    """For a task cancelled by its runner's shutdown: the leak, described while still pending."""
+
+
+@dataclass(eq=False)
+class Owner:
+    """Something that can leave things behind: a test, a wide fixture or a ``watch_leaks`` block."""
+
+    label: str
+    kinds: frozenset[str] = frozenset(KINDS)
+    records: list[Record] = field(default_factory=list)
+    closed: bool = False
+    _prune_at: int = 256
+
+    def __post_init__(self) -> None:
+        _live.add(self)
+
+    def tracks(self, kind: str) -> bool:
+        return _KIND_OF_RECORD[kind] in self.kinds and not self.closed
+
+    def add(self, record: Record) -> None:
+        self.records.append(record)
+        if len(self.records) >= self._prune_at:
+            # Keep memory flat in tests that create many short-lived tasks or threads.
+            self.records = [r for r in self.records if _may_leak(r)]
+            self._prune_at = max(256, 2 * len(self.records))
+
+
+def _may_leak(record: Record) -> bool:
+    if record.abandoned is not None:
+        return True
+    obj = record.ref()
+    if obj is None:
+        return False
+    if record.kind == "task":
+        return not obj.done()
+    if record.kind == "thread":
+        return obj.ident is None or bool(obj.is_alive())
+    return True  # processes are few; keep them all until the check
+
+
+_stack: list[Owner] = []
+_stack_lock = threading.Lock()
+
+
+def push(owner: Owner) -> None:
+    with _stack_lock:
+        _stack.append(owner)
+
+
+def remove(owner: Owner) -> None:
+    """Take ``owner`` off the stack wherever it is (teardown order is not always LIFO)."""
+    with _stack_lock:
+        for index in range(len(_stack) - 1, -1, -1):
+            if _stack[index] is owner:
+                del _stack[index]
+                return
+
+
+def adopt_thread(thread: threading.Thread, owner: Owner | None) -> None:
+    """Make ``owner`` the owner of whatever ``thread`` creates."""
+    setattr(thread, OWNER_ATTRIBUTE, owner)
+
+
+def weak(obj: Any) -> Callable[[], Any]:
+    """A weak reference when the object supports one, else a strong one."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return strong(obj)
+
+
+def strong(obj: Any) -> Callable[[], Any]:
+    """A strong reference: the owner keeps the object until it has been checked."""
+    return lambda: obj
+
+
+tracking = False
+disabled_reason = ""
+"""True while at least one leak check is active; every creation hook checks it first."""
+
+_live: weakref.WeakSet[Owner] = weakref.WeakSet()
+
+
+def live_owners() -> list[Owner]:
+    """Owners created and not yet checked."""
+    return [owner for owner in list(_live) if not owner.closed]
+
+
+def track(kind: str, obj: Any, ref: Callable[[], Any], skip: int) -> Owner | None:
+    """Record a creation for the owner it belongs to; returns that owner, or None.
+
+    ``skip`` is the number of our own frames between the caller and this function. A creation
+    made on an owned thread is always recorded; one made on the main thread or a pool worker
+    is recorded only when user code is on the stack, so the machinery of test runners (the
+    task pytest-asyncio runs a test in, anyio's runner task) is never reported.
+    """
+    thread_owner = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
+    if thread_owner is not None:
+        if thread_owner.closed:
+            return None
+        owner: Owner | None = thread_owner
+    else:
+        owner = _stack[-1] if _stack else None
+    if owner is None or not owner.tracks(kind):
+        return None
+    site, is_user = caller_site(skip + 1)
+    if not is_user and thread_owner is None:
+        return None
+    owner.add(Record(kind, ref, site))
+    return owner

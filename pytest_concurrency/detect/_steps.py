@@ -1,0 +1,290 @@
+"""Exact timing of event-loop steps, shared by the asyncio, uvloop and trio hooks.
+
+A *step* is one callback or one task step: the unit of work during which the loop can do
+nothing else. Each hooked loop gets a :class:`StepMonitor`; the hooks call :meth:`begin` and
+:meth:`end` around every step. The hot path is a counter, two clock reads and a tuple; all the
+expensive work (building the report) happens only for a step that ran past the threshold.
+
+While a step runs, the watchdog thread (``_watchdog``) reads :attr:`StepMonitor.current` and
+samples the loop thread's stack into :attr:`StepMonitor.samples`, so the report can show the
+line that was running *during* the block, not where the coroutine resumed afterwards.
+
+Slow steps are published to every registered :class:`LagListener` whose threshold they exceed.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from pytest_concurrency.detect._findings import LoopBlocked
+from pytest_concurrency.detect._frames import (
+    Location,
+    Stack,
+    callable_name,
+    code_location,
+    is_user_file,
+)
+
+# One step: (sequence number, start time, what is running, thread id).
+Step = tuple[int, float, object, int]
+# One stack sample: (sequence number of the step it belongs to, stack).
+Sample = tuple[int, Stack]
+
+MAX_SAMPLES_PER_STEP = 64
+
+
+class LagSettings:
+    """Process-wide switches read on every step; changed only by listener registration."""
+
+    threshold_s: float = math.inf
+    """Smallest threshold of any listener; steps shorter than this cost nothing more."""
+    enabled: bool = False
+    """True while at least one listener is registered and the detector is healthy."""
+
+
+settings = LagSettings()
+
+
+class LagListener:
+    """Receives the slow steps at or above its own threshold (in seconds)."""
+
+    def __init__(self, threshold_ms: float) -> None:
+        self.events: list[LoopBlocked] = []
+        self.threshold_s = _to_seconds(threshold_ms)
+        self.on_event: Callable[[LoopBlocked], None] | None = None
+
+    def set_threshold(self, threshold_ms: float) -> None:
+        self.threshold_s = _to_seconds(threshold_ms)
+        _recompute()
+
+    def accept(self, event: LoopBlocked) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+        else:
+            self.events.append(event)
+
+
+def _to_seconds(threshold_ms: float) -> float:
+    return math.inf if threshold_ms <= 0 or math.isinf(threshold_ms) else threshold_ms / 1000.0
+
+
+_listeners: list[LagListener] = []
+_listeners_lock = threading.Lock()
+
+
+def add_listener(listener: LagListener) -> None:
+    with _listeners_lock:
+        _listeners.append(listener)
+    _recompute()
+
+
+def remove_listener(listener: LagListener) -> None:
+    with _listeners_lock:
+        if listener in _listeners:
+            _listeners.remove(listener)
+    _recompute()
+
+
+def _recompute() -> None:
+    with _listeners_lock:
+        thresholds = [listener.threshold_s for listener in _listeners]
+    settings.threshold_s = min(thresholds, default=math.inf)
+    settings.enabled = bool(_listeners) and not disabled_reason
+    _watchdog_poke()
+
+
+disabled_reason: str = ""
+
+
+def disable(reason: str) -> None:
+    """Turn loop-lag detection off for the rest of the process (after an internal error)."""
+    global disabled_reason
+    disabled_reason = reason
+    settings.enabled = False
+
+
+def publish(event: LoopBlocked) -> None:
+    with _listeners_lock:
+        listeners = list(_listeners)
+    threshold = event.duration_ms / 1000.0
+    for listener in listeners:
+        if threshold >= listener.threshold_s:
+            listener.accept(event)
+
+
+# Monitors of loops that may currently run, by id(loop); the watchdog walks this.
+active: dict[int, StepMonitor] = {}
+_watchdog_poke: Callable[[], None] = lambda: None
+
+
+def set_watchdog_poke(poke: Callable[[], None]) -> None:
+    global _watchdog_poke
+    _watchdog_poke = poke
+
+
+class StepMonitor:
+    """Times the steps of one event loop or one trio run."""
+
+    __slots__ = ("__weakref__", "current", "describe", "key", "kind", "samples", "seq")
+
+    def __init__(self, kind: str, key: int, describe: Callable[[object], Describe]) -> None:
+        self.kind = kind
+        self.key = key
+        self.seq = 0
+        self.current: Step | None = None
+        self.samples: list[Sample] = []
+        self.describe = describe
+
+    def register(self) -> None:
+        active[self.key] = self
+        _watchdog_poke()
+
+    def unregister(self) -> None:
+        if active.get(self.key) is self:
+            del active[self.key]
+
+    def begin(self, what: object) -> Step | None:
+        """Start timing a step; returns the enclosing step (for nested loops) to restore."""
+        self.seq += 1
+        previous = self.current
+        self.current = (self.seq, perf_counter(), what, threading.get_ident())
+        return previous
+
+    def end(self, previous: Step | None) -> None:
+        """Finish the current step and restore the enclosing one."""
+        step = self.current
+        self.current = previous
+        if step is None:
+            return
+        duration = perf_counter() - step[1]
+        if duration >= settings.threshold_s and settings.enabled:
+            self._report(step, duration)
+        elif self.samples:
+            seq = step[0]
+            self.samples = [s for s in self.samples if s[0] > seq]
+
+    def _report(self, step: Step, duration: float) -> None:
+        seq, _, what, thread_id = step
+        mine = [stack for s_seq, stack in self.samples if s_seq == seq]
+        self.samples = [s for s in self.samples if s[0] > seq]
+        stack, agreeing, others = choose_sample(mine)
+        running = self.describe(what)
+        if not running.is_user:
+            # A runner's task (anyio, pytest-trio) running user code: name the user code.
+            outermost = next((loc for loc in reversed(stack) if loc.is_user), None)
+            if outermost is not None:
+                running = Running(running.label, outermost.function, outermost, True)
+        publish(
+            LoopBlocked(
+                duration_ms=duration * 1000.0,
+                threshold_ms=settings.threshold_s * 1000.0,
+                loop=self.kind,
+                running=running.text,
+                running_at=running.location,
+                stack=stack,
+                samples=len(mine),
+                agreeing=agreeing,
+                elsewhere=others,
+                thread=_thread_name(thread_id),
+            )
+        )
+
+
+@dataclass(frozen=True)
+class Running:
+    """What a loop step runs: a task or a callback, and the function it is in."""
+
+    label: str  # "task 'Task-3'" or "callback"
+    function: str
+    location: Location | None
+    is_user: bool
+
+    @property
+    def text(self) -> str:
+        if self.label == "callback":
+            return f"callback {self.function}()"
+        return f"{self.label} running {self.function}()"
+
+
+Describe = Running
+
+
+def choose_sample(stacks: list[Stack]) -> tuple[Stack, int, tuple[tuple[Location, int], ...]]:
+    """The most representative stack, how many samples agree with it, and the other lines.
+
+    Samples are grouped by their innermost user line; the largest group wins, and among equal
+    groups the one seen last (closest to the end of the block). Its latest stack is returned,
+    with the other groups (line and sample count), largest first.
+    """
+    if not stacks:
+        return (), 0, ()
+    counts: Counter[Location] = Counter()
+    last_seen: dict[Location, int] = {}
+    for index, stack in enumerate(stacks):
+        key = _sample_key(stack)
+        counts[key] += 1
+        last_seen[key] = index
+    ranked = sorted(counts, key=lambda k: (counts[k], last_seen[k]), reverse=True)
+    best = ranked[0]
+    others = tuple((key, counts[key]) for key in ranked[1:4])
+    return stacks[last_seen[best]], counts[best], others
+
+
+def _sample_key(stack: Stack) -> Location:
+    for loc in stack:
+        if loc.is_user:
+            return Location(loc.filename, loc.lineno)
+    return Location(stack[0].filename, stack[0].lineno) if stack else Location("?", 0)
+
+
+def _thread_name(thread_id: int) -> str:
+    for thread in threading.enumerate():
+        if thread.ident == thread_id:
+            return thread.name
+    return f"thread {thread_id}"
+
+
+def describe_callback(callback: object) -> Describe:
+    """Name a loop callback: a task step names the task and its coroutine."""
+    task = getattr(callback, "__self__", None)
+    if task is not None and hasattr(task, "get_coro"):
+        return describe_task(task)
+    location = code_location(callback)
+    return Running(
+        "callback", callable_name(callback), location, location is not None and location.is_user
+    )
+
+
+def describe_task(task: Any) -> Describe:
+    """Name an asyncio or trio task: its name and the outermost user coroutine it runs."""
+    coro = task.get_coro() if hasattr(task, "get_coro") else getattr(task, "coro", None)
+    name = task.get_name() if hasattr(task, "get_name") else getattr(task, "name", "?")
+    chosen = coro
+    link, depth = coro, 0
+    while link is not None and depth < 20:
+        code = getattr(link, "cr_code", None) or getattr(link, "gi_code", None)
+        if code is not None and is_user_file(code.co_filename):
+            chosen = link
+            break
+        link = getattr(link, "cr_await", None) or getattr(link, "gi_yieldfrom", None)
+        depth += 1
+    code = getattr(chosen, "cr_code", None) or getattr(chosen, "gi_code", None)
+    location = Location(code.co_filename, code.co_firstlineno, code.co_name) if code else None
+    qualname = getattr(chosen, "__qualname__", None) or (code.co_name if code else repr(chosen))
+    return Running(f"task {name!r}", qualname, location, location is not None and location.is_user)
+
+
+def monitor_finalizer(key: int) -> Callable[[weakref.ReferenceType[Any]], None]:
+    """A weakref callback that forgets a loop's monitor when the loop is garbage-collected."""
+
+    def forget(_ref: weakref.ReferenceType[Any]) -> None:
+        active.pop(key, None)
+
+    return forget
