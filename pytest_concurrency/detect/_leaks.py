@@ -30,6 +30,12 @@ DEFAULT_ALLOW = (
 )
 
 _POLL_S = 0.002
+TARGET_ATTRIBUTE = "_concurrency_guard_target"
+
+
+def target_of(obj: Any) -> Any:
+    """The target a thread or process was started with (kept even after start() drops it)."""
+    return getattr(obj, TARGET_ATTRIBUTE, None) or getattr(obj, "_target", None)
 
 
 class AllowList:
@@ -102,7 +108,7 @@ def names_of(record: Record) -> list[str]:
 def thread_names(obj: Any) -> list[str]:
     """Names of a thread or process: its name, its target (plain and qualified), its class."""
     names = [str(getattr(obj, "name", ""))]
-    target = getattr(obj, "_target", None)
+    target = target_of(obj)
     if target is not None:
         names.append(_qualified(target))
         names.append(callable_name(target))
@@ -152,7 +158,7 @@ def suspended_at(coro: Any) -> Location | None:
 
 
 def _describe_thread(thread: Any) -> str:
-    target = getattr(thread, "_target", None)
+    target = target_of(thread)
     runs = (
         f"{callable_name(target)}()" if target is not None else f"{type(thread).__qualname__}.run()"
     )
@@ -164,7 +170,7 @@ def _describe_process(process: Any) -> str:
     args = getattr(process, "args", None)
     if args is not None and hasattr(process, "poll"):
         return f"pid {process.pid} running {_command_line(args)!r}"
-    target = getattr(process, "_target", None)
+    target = target_of(process)
     runs = (
         f"{callable_name(target)}()"
         if target is not None

@@ -16,6 +16,7 @@ from typing import Any
 from pytest_concurrency.detect import _leaks, _ownership
 from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
+from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
 from pytest_concurrency.detect._watchdog import INTERNAL_ATTRIBUTE
 
 
@@ -62,6 +63,8 @@ def _process_start_patch() -> Patch:
     original = multiprocessing.process.BaseProcess.start
 
     def start(self: multiprocessing.process.BaseProcess) -> None:
+        # start() deletes the target (to avoid a reference cycle); keep it to name the leak.
+        setattr(self, TARGET_ATTRIBUTE, getattr(self, "_target", None))
         original(self)
         if _ownership.tracking:
             try:

@@ -1,0 +1,88 @@
+"""Threads and processes left behind: named where they were started, never blamed on the
+wrong test, checked for wide fixtures when their scope ends."""
+
+from __future__ import annotations
+
+import pytest
+from inner import InnerRun, run_suite
+
+CASES = "leaks/test_leak_cases.py"
+CONFTEST = "leaks/conftest.py"
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> InnerRun:
+    return run_suite(tmp_path_factory.mktemp("leaks"), "leaks")
+
+
+@pytest.mark.parametrize(
+    ("test", "kind", "tag", "what"),
+    [
+        ("test_leaked_thread", "thread", "leaks: thread", "thread 'sleeper' running sleep(), daemon"),
+        ("test_leaked_process", "process", "leaks: process", "while os.getppid() == parent"),
+        ("test_leaked_multiprocessing_process", "process", "leaks: mp process", "'mp-sleeper'"),
+        ("test_executor_never_shut_down", "thread", "leaks: executor", "ThreadPoolExecutor-"),
+    ],
+)
+def test_leak_fails_the_test_naming_what_and_where(
+    session: InnerRun, test: str, kind: str, tag: str, what: str
+) -> None:
+    case = session.case(test)
+    assert case.outcome == "error", case.text
+    assert "failed on teardown" in case.text
+    assert f"left 1 {kind} running" in case.text
+    assert what in case.text
+    assert f"started at {session.line(CASES, tag)}: " in case.text
+
+
+def test_leaked_multiprocessing_process_is_named_by_its_target(session: InnerRun) -> None:
+    assert "running sleep()" in session.case("test_leaked_multiprocessing_process").text
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        "test_thread_ending_within_the_grace_period_passes",
+        "test_process_ending_within_the_grace_period_passes",
+        "test_terminated_process_passes",
+        "test_shut_down_executor_passes",
+        "test_first_use_of_a_module_server_passes",
+        "test_second_use_of_a_module_server_passes",
+        "test_allowed_to_leak_anything_passes",
+    ],
+)
+def test_clean_test_passes(session: InnerRun, test: str) -> None:
+    case = session.case(test)
+    assert case.outcome == "passed", case.text
+
+
+def test_a_test_that_fails_keeps_its_own_failure_and_reports_the_leak(session: InnerRun) -> None:
+    case = session.case("test_a_test_that_fails_and_leaks")
+    assert case.phases == ["failure", "error"], case.text
+    assert "the test's own failure" in case.text
+    assert f"started at {session.line(CASES, 'leaks: also fails')}" in case.text
+
+
+def test_leak_is_reported_once_not_on_the_following_tests(session: InnerRun) -> None:
+    spawner = session.case("test_leak_that_keeps_spawning")
+    assert spawner.outcome == "error", spawner.text
+    assert f"started at {session.line(CASES, 'leaks: spawner')}" in spawner.text
+    after = session.case("test_after_the_spawner_passes")
+    assert after.outcome == "passed", after.text
+
+
+def test_module_fixture_leak_is_reported_when_its_scope_ends_naming_the_fixture(
+    session: InnerRun,
+) -> None:
+    case = session.case("test_uses_the_forgotten_server")
+    assert case.phases == ["error"], case.text
+    assert "fixture 'forgotten_server' (module scope) left 1 thread running" in case.text
+    assert f"started at {session.line(CONFTEST, 'leaks: module fixture thread')}" in case.text
+    assert "test leaks/" not in case.text  # not blamed on the test
+
+
+def test_allow_leaks_with_a_kind_allows_only_that_kind(session: InnerRun) -> None:
+    case = session.case("test_allowed_threads_but_not_processes")
+    assert case.outcome == "error", case.text
+    assert "left 1 process running" in case.text
+    assert "- thread" not in case.text
