@@ -1,0 +1,279 @@
+"""HTTP/1.1 request parsing with a well-kept library: httptools (llhttp, in C) or h11.
+
+Both parsers present the same small interface to the servers: ``feed(data)`` returns the
+requests completed by ``data`` (raising :class:`BadRequest` on malformed input),
+``encode(request, response)`` returns the response bytes and whether the connection stays
+open, and ``resume()`` returns pipelined requests that became available after a response.
+httptools is the default: it keeps server overhead lowest (docs/benchmarks.md has the numbers);
+h11 is pure Python and is kept for comparison and for platforms without httptools wheels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import h11
+import httptools
+
+from pytest_concurrency.serve._http import Request, Response, encode_response
+
+__all__ = ["PARSERS", "BadRequest", "RequestParser", "make_parser_factory"]
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class BadRequest(Exception):
+    """The client sent something that is not an acceptable HTTP/1.1 request."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class RequestParser(Protocol):
+    """One connection's parser (see the module docstring)."""
+
+    interim: bytes
+    """Bytes to send right away (``100 Continue``), emptied by the caller."""
+
+    def feed(self, data: bytes) -> list[Request]: ...
+
+    def encode(self, request: Request, response: Response) -> tuple[bytes, bool]: ...
+
+    def resume(self) -> list[Request]: ...
+
+
+class _HeadTooLarge(Exception):
+    pass
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class HttptoolsParser:
+    """llhttp through httptools: callbacks collect each request as it is parsed."""
+
+    __slots__ = (
+        "_body",
+        "_head_size",
+        "_headers",
+        "_limit_error",
+        "_max_body",
+        "_max_head",
+        "_parser",
+        "_ready",
+        "_url",
+        "interim",
+    )
+
+    def __init__(self, max_head: int, max_body: int) -> None:
+        self._max_head = max_head
+        self._max_body = max_body
+        self._parser = httptools.HttpRequestParser(self)
+        self._ready: list[Request] = []
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._head_size = 0
+        self._limit_error: BadRequest | None = None
+        self.interim = b""
+
+    # httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._body = []
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > self._max_head:
+            self._limit_error = BadRequest(414, "request target too long")
+            raise _HeadTooLarge
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._max_head:
+            self._limit_error = BadRequest(431, "request header fields too large")
+            raise _HeadTooLarge
+
+    def on_headers_complete(self) -> None:
+        for name, value in self._headers:
+            if name.lower() == b"expect" and value.lower() == b"100-continue":
+                self.interim = _CONTINUE
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+        if sum(map(len, self._body)) > self._max_body:
+            self._limit_error = BadRequest(413, "request body too large")
+            raise _BodyTooLarge
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        self.interim = b""
+        self._ready.append(
+            Request(
+                parser.get_method().decode("ascii"),
+                self._url.decode("latin-1"),
+                self._headers,
+                b"".join(self._body) if self._body else b"",
+                parser.get_http_version(),
+                parser.should_keep_alive(),
+            )
+        )
+
+    # parser interface ------------------------------------------------------------------
+    def feed(self, data: bytes) -> list[Request]:
+        while True:
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                # We do not switch protocols; answer the request as plain HTTP/1.1 (the
+                # client must accept that) and go on parsing what followed it.
+                offset = upgrade.args[0] if upgrade.args else len(data)
+                data = data[offset:]
+                if data:
+                    continue
+            except httptools.HttpParserCallbackError as error:
+                if self._limit_error is not None:
+                    raise self._limit_error from None
+                raise BadRequest(400, f"malformed request: {error}") from None
+            except httptools.HttpParserError as error:
+                raise BadRequest(400, f"malformed request: {error}") from None
+            break
+        ready = self._ready
+        if ready:
+            self._ready = []
+        return ready
+
+    def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
+        keep_alive = request.keep_alive
+        return encode_response(response, keep_alive, request.method == "HEAD"), keep_alive
+
+    def resume(self) -> list[Request]:
+        return []
+
+
+class H11Parser:
+    """h11: a pure-Python HTTP/1.1 state machine that also writes the responses."""
+
+    def __init__(self, max_head: int, max_body: int) -> None:
+        self._max_body = max_body
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
+        self._start: h11.Request | None = None
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self.interim = b""
+
+    def _drain(self) -> list[Request]:
+        ready: list[Request] = []
+        conn = self._conn
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as error:
+                raise BadRequest(error.error_status_hint, f"malformed request: {error}") from None
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return ready
+            if isinstance(event, h11.Request):
+                self._start = event
+                self._body = []
+                self._body_size = 0
+                if conn.they_are_waiting_for_100_continue:
+                    self.interim = (
+                        conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                    )
+            elif isinstance(event, h11.Data):
+                self._body.append(event.data)
+                self._body_size += len(event.data)
+                if self._body_size > self._max_body:
+                    raise BadRequest(413, "request body too large")
+            elif isinstance(event, h11.EndOfMessage):
+                start = self._start
+                assert start is not None
+                ready.append(
+                    Request(
+                        start.method.decode("ascii"),
+                        start.target.decode("latin-1"),
+                        list(start.headers),
+                        b"".join(self._body),
+                        start.http_version.decode("ascii"),
+                        conn.their_state is not h11.MUST_CLOSE and _h11_keep_alive(start),
+                    )
+                )
+                # h11 pauses after each request until its response is sent.
+                return ready
+            else:  # ConnectionClosed
+                return ready
+
+    def feed(self, data: bytes) -> list[Request]:
+        try:
+            self._conn.receive_data(data)
+        except RuntimeError as error:
+            raise BadRequest(400, f"malformed request: {error}") from None
+        return self._drain()
+
+    def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
+        conn = self._conn
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+        ]
+        if response.headers:
+            headers.extend(
+                (name, value)
+                for name, value in response.headers.items()
+                if name.lower() not in ("content-length", "connection", "transfer-encoding")
+            )
+        if not request.keep_alive:
+            headers.append(("Connection", "close"))
+        out = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
+        if request.method != "HEAD" and response.body:
+            out += conn.send(h11.Data(data=response.body)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
+            conn.start_next_cycle()
+            return out, True
+        return out, False
+
+    def resume(self) -> list[Request]:
+        if self._conn.our_state is h11.IDLE:
+            return self._drain()
+        return []
+
+
+def _h11_keep_alive(start: h11.Request) -> bool:
+    connection = b",".join(value for name, value in start.headers if name == b"connection")
+    tokens = {token.strip() for token in connection.lower().split(b",")}
+    if start.http_version == b"1.0":
+        return b"keep-alive" in tokens
+    return b"close" not in tokens
+
+
+ParserFactory = Callable[[], RequestParser]
+
+PARSERS: dict[str, type[HttptoolsParser] | type[H11Parser]] = {
+    "httptools": HttptoolsParser,
+    "h11": H11Parser,
+}
+"""The HTTP parsers a server can use, by the name the ``http=`` option takes."""
+
+
+def make_parser_factory(name: str, max_head: int, max_body: int) -> ParserFactory:
+    """A callable creating one parser per connection."""
+    try:
+        parser_class = PARSERS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown HTTP parser {name!r}; choose one of: {', '.join(PARSERS)}"
+        ) from None
+
+    def factory() -> RequestParser:
+        return parser_class(max_head, max_body)
+
+    return factory

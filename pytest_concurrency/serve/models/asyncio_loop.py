@@ -1,0 +1,360 @@
+"""``asyncio``: one event loop in one thread serves every connection.
+
+Each connection is an ``asyncio.Protocol`` (the cheapest way asyncio offers to read a socket);
+a burst of requests on a connection runs in one task, so idle connections cost no task at all.
+The same engine, with another loop, is the ``uvloop`` model, and with a process pool it is the
+``asyncio+processes`` model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import sys
+import threading
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+import anyio
+import anyio.lowlevel
+
+from pytest_concurrency.serve._app import HandlerKind, coerce_response
+from pytest_concurrency.serve._http import Request, error_response_bytes
+from pytest_concurrency.serve._parsers import BadRequest, RequestParser
+from pytest_concurrency.serve.models._base import (
+    Engine,
+    ServerStartError,
+    ServerStopError,
+)
+
+__all__ = ["AsyncioEngine", "RemoteHandlerError"]
+
+# Stop reading from a connection that pipelines more than this many requests ahead.
+_MAX_PIPELINED = 32
+
+
+class RemoteHandlerError(Exception):
+    """A handler failed in another process; carries the traceback text from there."""
+
+    def __init__(self, remote_traceback: str) -> None:
+        super().__init__(remote_traceback)
+        self.remote_traceback = remote_traceback
+
+
+class _HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_drain_waiter",
+        "_engine",
+        "_loop",
+        "_parser",
+        "_pending",
+        "_reading_paused",
+        "_task",
+        "_transport",
+        "_write_paused",
+    )
+
+    def __init__(self, engine: AsyncioEngine, loop: asyncio.AbstractEventLoop) -> None:
+        self._engine = engine
+        self._loop = loop
+        self._parser: RequestParser = engine.app.new_parser()
+        self._pending: collections.deque[Request] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._transport: asyncio.Transport | None = None
+        self._write_paused = False
+        self._reading_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    # connection events -----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
+        engine = self._engine
+        engine._protocols.add(self)
+        engine._connections_open += 1
+        engine._connections_total += 1
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        engine = self._engine
+        engine._protocols.discard(self)
+        engine._connections_open -= 1
+        if self._task is not None:
+            # The client is gone: nobody will read the answer of an in-flight handler.
+            self._task.cancel()
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        try:
+            requests = parser.feed(data)
+        except BadRequest as error:
+            self._reject(error)
+            return
+        transport = self._transport
+        assert transport is not None
+        if parser.interim:
+            transport.write(parser.interim)
+            parser.interim = b""
+        if requests:
+            pending = self._pending
+            pending.extend(requests)
+            if self._task is None:
+                self._task = self._loop.create_task(self._serve())
+                self._engine._tasks.add(self._task)
+            if len(pending) > _MAX_PIPELINED and not self._reading_paused:
+                self._reading_paused = True
+                transport.pause_reading()
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # serving ---------------------------------------------------------------------------
+    def _reject(self, error: BadRequest) -> None:
+        engine = self._engine
+        engine._bad_requests += 1
+        transport = self._transport
+        assert transport is not None
+        self._pending.clear()
+        if self._task is None:
+            transport.write(error_response_bytes(error.status, error.message))
+            transport.close()
+        else:
+            # Answer the requests already accepted first; then reject and close.
+            self._pending.append(_Rejection(error))  # type: ignore[arg-type]
+
+    async def _serve(self) -> None:
+        engine = self._engine
+        app = engine.app
+        call = engine._call
+        pending = self._pending
+        parser = self._parser
+        transport = self._transport
+        assert transport is not None
+        try:
+            while pending:
+                request = pending.popleft()
+                if isinstance(request, _Rejection):
+                    transport.write(error_response_bytes(request.status, request.message))
+                    transport.close()
+                    return
+                try:
+                    response = coerce_response(await call(request))
+                except Exception as error:
+                    response = app.failure(request, _remote_text(error))
+                data, keep_alive = parser.encode(request, response)
+                engine._requests += 1
+                if transport.is_closing():
+                    return
+                transport.write(data)
+                if not keep_alive:
+                    transport.close()
+                    return
+                more = parser.resume()
+                if more:
+                    pending.extend(more)
+                if self._reading_paused and len(pending) < _MAX_PIPELINED // 4:
+                    self._reading_paused = False
+                    transport.resume_reading()
+                if self._write_paused:
+                    self._drain_waiter = self._loop.create_future()
+                    await self._drain_waiter
+                    self._drain_waiter = None
+        finally:
+            if self._task is not None:
+                engine._tasks.discard(self._task)
+            self._task = None
+
+
+class _Rejection:
+    """Placed in the queue of a connection whose later input was malformed."""
+
+    __slots__ = ("message", "status")
+
+    def __init__(self, error: BadRequest) -> None:
+        self.status = error.status
+        self.message = error.message
+
+
+def _remote_text(error: Exception) -> Exception | str:
+    if isinstance(error, RemoteHandlerError):
+        return error.remote_traceback
+    return error
+
+
+class AsyncioEngine(Engine):
+    """One event loop, in a thread of its own, serving every connection."""
+
+    kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"async"})
+    loop_name = "asyncio"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_future: asyncio.Future[None] | None = None
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._stop_problem: str | None = None
+        self._protocols: set[_HttpProtocol] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._lag_max = 0.0
+        self._call: Callable[[Request], Awaitable[Any]] = self.app.handler
+
+    # hooks for the models built on this engine -----------------------------------------
+    def new_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop to run (uvloop overrides this)."""
+        return asyncio.new_event_loop()
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Called in the loop thread before serving (asyncio+processes overrides this)."""
+
+    def finish(self) -> None:
+        """Called in the loop thread after serving, while the loop still runs."""
+
+    # lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name("loop"))
+        self._thread.daemon = True
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            error = self._startup_error
+            raise ServerStartError(
+                f"{self.name} server failed to start: {type(error).__name__}: {error}"
+            ) from error
+
+    def _run(self) -> None:
+        try:
+            loop = self.new_loop()
+        except BaseException as error:
+            self._startup_error = error
+            self._ready.set()
+            return
+        try:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(self._main())
+        except BaseException as error:
+            if not self._ready.is_set():
+                self._startup_error = error
+            else:
+                self._stop_problem = "".join(traceback.format_exception(error))
+        finally:
+            try:
+                _cancel_remaining(loop)
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.run_until_complete(loop.shutdown_default_executor())
+            finally:
+                asyncio.set_event_loop(None)
+                loop.close()
+                self._ready.set()
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stop_future = loop.create_future()
+        self.prepare(loop)
+        server = await loop.create_server(
+            lambda: _HttpProtocol(self, loop), sock=self.listener, backlog=self.options.backlog
+        )
+        ticker = loop.create_task(self._tick(loop))
+        # anyio imports its backend on first use (tens of ms): do it now, not in a request.
+        await anyio.lowlevel.checkpoint()
+        self._ready.set()
+        try:
+            await self._stop_future
+        finally:
+            server.close()
+            for protocol in list(self._protocols):
+                protocol.abort()
+            tasks = [task for task in self._tasks if not task.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                _, still_running = await asyncio.wait(tasks, timeout=self.options.shutdown_timeout)
+                if still_running:
+                    self._stop_problem = (
+                        f"{len(still_running)} handler task(s) of the {self.name} server "
+                        f"ignored cancellation for {self.options.shutdown_timeout:g} s:\n"
+                        + "\n".join(_task_stack(task) for task in list(still_running)[:3])
+                    )
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            self.finish()
+
+    async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        interval = self.options.lag_interval
+        clock = loop.time
+        sleep = asyncio.sleep
+        while True:
+            started = clock()
+            await sleep(interval)
+            lag = clock() - started - interval
+            if lag > self._lag_max:
+                self._lag_max = lag
+
+    def _request_stop(self) -> None:
+        future = self._stop_future
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # RuntimeError: the loop already closed
+                loop.call_soon_threadsafe(self._request_stop)
+        thread.join(self.options.shutdown_timeout + 5.0)
+        self._thread = None
+        if thread.is_alive():
+            raise ServerStopError(
+                f"the {self.name} event loop thread {thread.name!r} did not stop within "
+                f"{self.options.shutdown_timeout + 5.0:g} s; it is stuck here:\n"
+                + _thread_stack(thread)
+            )
+        if self._stop_problem is not None:
+            raise ServerStopError(self._stop_problem)
+
+    def loop_lag_max_ms(self) -> float | None:
+        return self._lag_max * 1000.0
+
+    def reset_peaks(self) -> None:
+        self._lag_max = 0.0
+
+
+def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _task_stack(task: asyncio.Task[Any]) -> str:
+    lines = [f"  task {task.get_name()}:"]
+    for frame in task.get_stack():
+        lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+    return "\n".join(lines)
+
+
+def _thread_stack(thread: threading.Thread) -> str:
+    frame = sys._current_frames().get(thread.ident or -1)
+    if frame is None:
+        return "  (no stack available)"
+    return "".join(traceback.format_stack(frame))

@@ -1,0 +1,262 @@
+"""``threadpool``: a selector thread reads every connection; a bounded pool runs the requests.
+
+The selector thread accepts, reads and parses; each complete request goes to a
+``ThreadPoolExecutor`` of ``pool_size`` threads (256 by default). One connection's requests run
+one after another on one worker at a time, so pipelined responses keep their order. Workers
+write the response themselves. When every worker is busy, requests queue: that is the pool
+starvation this model exists to show.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import selectors
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ClassVar
+
+from pytest_concurrency.serve._app import HandlerKind
+from pytest_concurrency.serve._http import Request, error_response_bytes
+from pytest_concurrency.serve._parsers import BadRequest, RequestParser
+from pytest_concurrency.serve.models._base import (
+    Engine,
+    ServerStopError,
+    send_all_nonblocking,
+    set_nodelay,
+)
+from pytest_concurrency.serve.models.threads import accept_ready
+
+__all__ = ["ThreadpoolEngine"]
+
+_RECV_SIZE = 65536
+_SEND_TIMEOUT = 30.0
+_ACCEPT = object()
+_WAKE = object()
+
+
+class _Connection:
+    __slots__ = ("busy", "closed", "eof", "lock", "parser", "pending", "registered", "sock")
+
+    def __init__(self, sock: socket.socket, parser: RequestParser) -> None:
+        self.sock = sock
+        self.parser = parser
+        self.pending: collections.deque[Request | BadRequest] = collections.deque()
+        self.lock = threading.Lock()
+        self.busy = False  # a worker owns the connection's queue
+        self.eof = False  # the client finished sending (or reading stopped)
+        self.closed = False
+        self.registered = True  # in the selector; only the selector thread changes this
+
+
+class ThreadpoolEngine(Engine):
+    """Selector + ThreadPoolExecutor: few threads, shared by all connections."""
+
+    kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"sync"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = ThreadPoolExecutor(
+            max_workers=self.options.pool_size,
+            thread_name_prefix=self.thread_name("worker"),
+        )
+        self._selector_thread: threading.Thread | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._stopping = False
+        self._connections: set[_Connection] = set()
+        # Workers never close a socket the selector may still watch (its file descriptor
+        # could be reused at once); they queue it here for the selector thread.
+        self._retired: collections.deque[_Connection] = collections.deque()
+
+    def start(self) -> None:
+        self.listener.setblocking(False)
+        self._selector_thread = threading.Thread(
+            target=self._select_loop, name=self.thread_name("selector"), daemon=True
+        )
+        self._selector_thread.start()
+
+    # selector thread -------------------------------------------------------------------
+    def _select_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ, _ACCEPT)
+            selector.register(self._wake_reader, selectors.EVENT_READ, _WAKE)
+            while not self._stopping:
+                for key, _ in selector.select():
+                    data = key.data
+                    if self._stopping:
+                        return
+                    if data is _WAKE:
+                        self._close_retired(selector)
+                    elif data is _ACCEPT:
+                        self._accept(selector)
+                    else:
+                        self._read(selector, data)
+
+    def _accept(self, selector: selectors.BaseSelector) -> None:
+        for _ in range(64):  # accept a burst, then let reads run
+            sock = accept_ready(self.listener)
+            if sock is None:
+                return
+            sock.setblocking(False)
+            set_nodelay(sock)
+            connection = _Connection(sock, self.app.new_parser())
+            with self._lock:
+                self._connections.add(connection)
+                self._connections_open += 1
+                self._connections_total += 1
+            selector.register(sock, selectors.EVENT_READ, connection)
+
+    def _read(self, selector: selectors.BaseSelector, connection: _Connection) -> None:
+        sock = connection.sock
+        try:
+            data = sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        submit = False
+        with connection.lock:
+            if not data:
+                selector.unregister(sock)
+                connection.registered = False
+                connection.eof = True
+                if not connection.busy:
+                    self._close(connection)
+                return
+            try:
+                requests: list[Request | BadRequest] = list(connection.parser.feed(data))
+            except BadRequest as error:
+                selector.unregister(sock)
+                connection.registered = False
+                connection.eof = True
+                requests = [error]
+            if connection.parser.interim:
+                interim, connection.parser.interim = connection.parser.interim, b""
+                with contextlib.suppress(OSError):
+                    sock.send(interim)
+            if requests:
+                connection.pending.extend(requests)
+                if not connection.busy:
+                    connection.busy = True
+                    submit = True
+        if submit:
+            # RuntimeError: the pool is shutting down; stop() closes the rest.
+            with contextlib.suppress(RuntimeError):
+                self._pool.submit(self._work, connection)
+
+    def _close_retired(self, selector: selectors.BaseSelector) -> None:
+        try:
+            while self._wake_reader.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        while self._retired:
+            connection = self._retired.popleft()
+            with connection.lock:
+                if connection.registered:
+                    selector.unregister(connection.sock)
+                    connection.registered = False
+                self._close(connection)
+
+    # pool workers ----------------------------------------------------------------------
+    def _work(self, connection: _Connection) -> None:
+        app = self.app
+        while True:
+            with connection.lock:
+                if connection.closed or not connection.pending:
+                    connection.busy = False
+                    if connection.eof and not connection.closed:
+                        self._close(connection)  # already unregistered by the selector
+                    return
+                request = connection.pending.popleft()
+            if isinstance(request, BadRequest):
+                with self._lock:
+                    self._bad_requests += 1
+                self._send(connection, error_response_bytes(request.status, request.message))
+                self._retire(connection)
+                return
+            response = app.call_sync(request)
+            with connection.lock:
+                out, keep_alive = connection.parser.encode(request, response)
+                more = connection.parser.resume()
+                if more:
+                    connection.pending.extend(more)
+            with self._lock:
+                self._requests += 1
+            if not self._send(connection, out) or not keep_alive:
+                self._retire(connection)
+                return
+
+    def _retire(self, connection: _Connection) -> None:
+        """Hand a connection that must close to the selector thread (from a worker)."""
+        with connection.lock:
+            connection.busy = False
+            connection.pending.clear()
+            if not connection.registered:
+                self._close(connection)
+                return
+        self._retired.append(connection)
+        # OSError: stopping; stop() closes every connection.
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"c")
+
+    def _send(self, connection: _Connection, data: bytes) -> bool:
+        try:
+            send_all_nonblocking(connection.sock, data, _SEND_TIMEOUT)
+        except (OSError, ValueError):  # reset, timed out, or closed by stop()
+            return False
+        return True
+
+    def _close(self, connection: _Connection) -> None:
+        """Close ``connection``; the caller holds ``connection.lock``."""
+        if connection.closed:
+            return
+        connection.closed = True
+        connection.sock.close()
+        with self._lock:
+            self._connections.discard(connection)
+            self._connections_open -= 1
+
+    # lifecycle -------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
+        if self._selector_thread is not None:
+            self._selector_thread.join(5.0)
+        self.listener.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            with connection.lock:
+                connection.pending.clear()
+                if not connection.busy:
+                    self._close(connection)
+                else:
+                    # Wake a worker blocked on a full send buffer; it closes the socket.
+                    with contextlib.suppress(OSError):
+                        connection.sock.shutdown(socket.SHUT_RDWR)
+        # ThreadPoolExecutor.shutdown(wait=True) has no timeout: wait for it in a helper.
+        waiter = threading.Thread(
+            target=self._pool.shutdown, name=self.thread_name("shutdown"), daemon=True
+        )
+        waiter.start()
+        waiter.join(self.options.shutdown_timeout)
+        self._wake_reader.close()
+        self._wake_writer.close()
+        for connection in connections:
+            with connection.lock:
+                self._close(connection)
+        if waiter.is_alive():
+            raise ServerStopError(
+                f"the {self.name} server's workers still run {self.options.shutdown_timeout:g} s "
+                f"after stop (a handler that never returns?); threads "
+                + ", ".join(
+                    t.name for t in threading.enumerate() if t.name.startswith(self.thread_name(""))
+                )
+            )
+        if self._selector_thread is not None and self._selector_thread.is_alive():
+            raise ServerStopError(f"the {self.name} server's selector thread did not stop")

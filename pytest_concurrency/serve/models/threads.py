@@ -1,0 +1,169 @@
+"""``threads``: one OS thread per connection, blocking reads and writes.
+
+An acceptor thread waits on the listener (with a wake-up socket so ``stop()`` can interrupt
+it) and starts a thread per accepted connection. Each thread costs about 16-20 KB of resident
+memory and reserves its full stack (8 MB by default) of *virtual* memory: load reports keep
+RSS and VSZ apart for that reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import selectors
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any, ClassVar
+
+from pytest_concurrency.serve._app import HandlerKind
+from pytest_concurrency.serve._http import error_response_bytes
+from pytest_concurrency.serve._parsers import BadRequest
+from pytest_concurrency.serve.models._base import Engine, ServerStopError, set_nodelay
+
+__all__ = ["ThreadsEngine", "accept_ready", "stuck_threads_report"]
+
+_RECV_SIZE = 65536
+
+
+def accept_ready(listener: socket.socket) -> socket.socket | None:
+    """Accept one connection from a non-blocking listener, or ``None`` if there is none now."""
+    try:
+        conn, _ = listener.accept()
+    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+        return None  # another worker process took it, or the client gave up
+    except OSError:
+        # EMFILE/ENFILE: out of file descriptors. Back off instead of spinning.
+        time.sleep(0.05)
+        return None
+    return conn
+
+
+def stuck_threads_report(threads: list[threading.Thread], limit: int = 3) -> str:
+    """Where each of the first ``limit`` threads is stuck, for a stop error."""
+    frames = sys._current_frames()
+    parts = []
+    for thread in threads[:limit]:
+        frame = frames.get(thread.ident or -1)
+        stack = "".join(traceback.format_stack(frame)) if frame else "  (no stack)\n"
+        parts.append(f"thread {thread.name!r}:\n{stack}")
+    return "".join(parts)
+
+
+class ThreadsEngine(Engine):
+    """Thread per connection: simple, preemptive, and expensive per connection."""
+
+    kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"sync"})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acceptor: threading.Thread | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._stopping = False
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._ids = itertools.count(1)
+
+    def start(self) -> None:
+        self.listener.setblocking(False)
+        self._acceptor = threading.Thread(
+            target=self._accept_loop, name=self.thread_name("acceptor"), daemon=True
+        )
+        self._acceptor.start()
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.listener, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not self._stopping:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_reader or self._stopping:
+                        return
+                    conn = accept_ready(self.listener)
+                    if conn is not None:
+                        self._spawn(conn)
+
+    def _spawn(self, conn: socket.socket) -> None:
+        conn.setblocking(True)
+        set_nodelay(conn)
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(conn,),
+            name=self.thread_name(f"conn-{next(self._ids)}"),
+            daemon=True,
+        )
+        with self._lock:
+            self._connections[conn] = thread
+            self._connections_open += 1
+            self._connections_total += 1
+        try:
+            thread.start()
+        except RuntimeError:  # can't start new thread: the process hit its thread limit
+            with self._lock:
+                del self._connections[conn]
+                self._connections_open -= 1
+                conn.close()
+
+    def _serve_connection(self, conn: socket.socket) -> None:
+        app = self.app
+        parser = app.new_parser()
+        lock = self._lock
+        try:
+            while True:
+                data = conn.recv(_RECV_SIZE)
+                if not data:
+                    return
+                try:
+                    requests = parser.feed(data)
+                except BadRequest as error:
+                    with lock:
+                        self._bad_requests += 1
+                    conn.sendall(error_response_bytes(error.status, error.message))
+                    return
+                if parser.interim:
+                    conn.sendall(parser.interim)
+                    parser.interim = b""
+                while requests:
+                    for request in requests:
+                        out, keep_alive = parser.encode(request, app.call_sync(request))
+                        with lock:
+                            self._requests += 1
+                        conn.sendall(out)
+                        if not keep_alive:
+                            return
+                    requests = parser.resume()
+        except OSError:  # reset by the client, or shut down by stop()
+            return
+        finally:
+            with lock:
+                self._connections.pop(conn, None)
+                self._connections_open -= 1
+                conn.close()
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
+        if self._acceptor is not None:
+            self._acceptor.join(5.0)
+        self.listener.close()
+        with self._lock:
+            connections = list(self._connections.items())
+            for conn, _ in connections:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + self.options.shutdown_timeout
+        for _, thread in connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._wake_reader.close()
+        self._wake_writer.close()
+        stuck = [thread for _, thread in connections if thread.is_alive()]
+        if self._acceptor is not None and self._acceptor.is_alive():
+            stuck.insert(0, self._acceptor)
+        if stuck:
+            raise ServerStopError(
+                f"{len(stuck)} thread(s) of the {self.name} server still run "
+                f"{self.options.shutdown_timeout:g} s after stop (a handler that never "
+                f"returns?):\n{stuck_threads_report(stuck)}"
+            )

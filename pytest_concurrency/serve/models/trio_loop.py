@@ -1,0 +1,181 @@
+"""``trio``: one trio event loop in one thread, one task per connection."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import traceback
+from typing import Any, ClassVar
+
+import anyio
+import anyio.lowlevel
+import trio
+
+from pytest_concurrency.serve._app import HandlerKind, coerce_response
+from pytest_concurrency.serve._http import error_response_bytes
+from pytest_concurrency.serve._parsers import BadRequest
+from pytest_concurrency.serve.models._base import (
+    Engine,
+    ServerStartError,
+    ServerStopError,
+    set_nodelay,
+)
+
+__all__ = ["TrioEngine"]
+
+_RECV_SIZE = 65536
+
+
+class TrioEngine(Engine):
+    """trio has no callback protocols: each connection is a task reading its socket."""
+
+    kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"async"})
+    loop_name = "trio"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._cancel_scope: trio.CancelScope | None = None
+        self._startup_error: BaseException | None = None
+        self._stop_problem: str | None = None
+        self._lag_max = 0.0
+        self._sockets: set[trio.socket.SocketType] = set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.thread_name("loop"))
+        self._thread.daemon = True
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            self._thread.join()
+            error = self._startup_error
+            raise ServerStartError(
+                f"trio server failed to start: {type(error).__name__}: {error}"
+            ) from error
+
+    def _run(self) -> None:
+        try:
+            trio.run(self._main)
+        except BaseException as error:
+            if not self._ready.is_set():
+                self._startup_error = error
+            else:
+                self._stop_problem = "".join(traceback.format_exception(error))
+        finally:
+            self._ready.set()
+
+    async def _main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        self.listener.listen(self.options.backlog)
+        listener = trio.socket.from_stdlib_socket(self.listener)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._cancel_scope = nursery.cancel_scope
+                nursery.start_soon(self._tick)
+                nursery.start_soon(self._accept, listener, nursery)
+                # anyio imports its backend on first use (tens of ms): not in a request.
+                await anyio.lowlevel.checkpoint()
+                self._ready.set()
+        finally:
+            listener.close()
+
+    async def _accept(self, listener: trio.socket.SocketType, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                sock, _ = await listener.accept()
+            except OSError:
+                # Out of file descriptors or a connection reset before accept: keep serving.
+                await trio.sleep(0.05)
+                continue
+            set_nodelay(sock)  # type: ignore[arg-type]
+            nursery.start_soon(self._connection, sock)
+
+    async def _connection(self, sock: trio.socket.SocketType) -> None:
+        app = self.app
+        handler = app.handler
+        parser = app.new_parser()
+        self._sockets.add(sock)
+        self._connections_open += 1
+        self._connections_total += 1
+        try:
+            while True:
+                try:
+                    data = await sock.recv(_RECV_SIZE)
+                except OSError:
+                    return
+                if not data:
+                    return
+                try:
+                    requests = parser.feed(data)
+                except BadRequest as error:
+                    self._bad_requests += 1
+                    await _send_all(sock, error_response_bytes(error.status, error.message))
+                    return
+                if parser.interim:
+                    await _send_all(sock, parser.interim)
+                    parser.interim = b""
+                while requests:
+                    for request in requests:
+                        try:
+                            response = coerce_response(await handler(request))
+                        except Exception as error:
+                            response = app.failure(request, error)
+                        out, keep_alive = parser.encode(request, response)
+                        self._requests += 1
+                        await _send_all(sock, out)
+                        if not keep_alive:
+                            return
+                    requests = parser.resume()
+        except OSError:  # the client went away while we answered
+            return
+        finally:
+            self._connections_open -= 1
+            self._sockets.discard(sock)
+            sock.close()
+
+    async def _tick(self) -> None:
+        interval = self.options.lag_interval
+        clock = trio.current_time
+        while True:
+            started = clock()
+            await trio.sleep(interval)
+            lag = clock() - started - interval
+            if lag > self._lag_max:
+                self._lag_max = lag
+
+    def stop(self) -> None:
+        thread = self._thread
+        if thread is None:
+            return
+        token, scope = self._token, self._cancel_scope
+        if token is not None and scope is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(scope.cancel)
+        timeout = self.options.shutdown_timeout + 5.0
+        thread.join(timeout)
+        self._thread = None
+        if thread.is_alive():
+            frame = sys._current_frames().get(thread.ident or -1)
+            stack = "".join(traceback.format_stack(frame)) if frame else "  (no stack)"
+            raise ServerStopError(
+                f"the trio event loop thread {thread.name!r} did not stop within {timeout:g} s; "
+                f"it is stuck here:\n{stack}"
+            )
+        if self._stop_problem is not None:
+            raise ServerStopError(self._stop_problem)
+
+    def loop_lag_max_ms(self) -> float | None:
+        return self._lag_max * 1000.0
+
+    def reset_peaks(self) -> None:
+        self._lag_max = 0.0
+
+
+async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        sent = await sock.send(view)
+        view = view[sent:]
