@@ -1,1 +1,258 @@
-"""pytest fixtures and markers for the servers (registered by ``pytest_concurrency.plugin``)."""
+"""pytest fixtures and markers for the servers (registered by ``pytest_concurrency.plugin``).
+
+Fixtures:
+
+- ``serve(handler, model="asyncio", **options)``: start a server; stopped at teardown.
+- ``concurrency_model``: the model name, parametrised by the ``concurrency_models`` marker,
+  the ``--concurrency-models`` option or the ``concurrency_models`` ini option.
+- ``server``: ``serve(handler, model=concurrency_model, **server_options)``, so a test that
+  uses it runs once per model with the user's ``handler`` fixture.
+- ``load(server, connections=..., rate=..., duration=... | requests=...)``: a load run.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from pytest_concurrency.serve._app import ServeConfigError, handler_kind, resolve_handler
+from pytest_concurrency.serve._load import run_load
+from pytest_concurrency.serve._server import ServerHandle, start_server
+from pytest_concurrency.serve.models import MODELS, models_running
+from pytest_concurrency.serve.models._base import ServerStopError
+
+__all__ = [
+    "concurrency_model",
+    "handler",
+    "load",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_generate_tests",
+    "serve",
+    "server",
+    "server_options",
+]
+
+MARKER = (
+    "concurrency_models(*names): run the test once per named concurrency model through the "
+    "concurrency_model or server fixture (" + ", ".join(MODELS) + ")"
+)
+
+_models_key = pytest.StashKey[tuple[list[str], bool]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("concurrency")
+    group.addoption(
+        "--concurrency-models",
+        dest="concurrency_models",
+        default=None,
+        metavar="NAMES",
+        help="comma-separated concurrency models that tests using the concurrency_model or "
+        f"server fixture run under (default: all of {', '.join(MODELS)})",
+    )
+    parser.addini(
+        "concurrency_models",
+        "concurrency models that tests using the concurrency_model or server fixture run under",
+        type="args",
+        default=[],
+    )
+
+
+def _parse_models(source: str, names: list[str]) -> list[str]:
+    unknown = [name for name in names if name not in MODELS]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"{source}: unknown concurrency model {', '.join(map(repr, unknown)) or '(none)'}; "
+            f"choose from {', '.join(MODELS)}"
+        )
+    return list(dict.fromkeys(names))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER)
+    cli = config.getoption("concurrency_models", None)
+    ini: list[str] = config.getini("concurrency_models")
+    if cli:
+        names = [part.strip() for part in str(cli).replace(" ", ",").split(",") if part.strip()]
+        config.stash[_models_key] = (_parse_models("--concurrency-models", names), True)
+    elif ini:
+        names = [part.strip(",") for part in ini if part.strip(",")]
+        config.stash[_models_key] = (_parse_models("concurrency_models (ini)", names), True)
+    else:
+        config.stash[_models_key] = (list(MODELS), False)
+
+
+def _chosen_models(node: pytest.Item | Any) -> tuple[list[str], bool]:
+    """The models a test runs under, and whether the user named them explicitly."""
+    marker = node.get_closest_marker("concurrency_models")
+    if marker is not None:
+        names = [str(name) for name in marker.args]
+        return _parse_models(f"@pytest.mark.concurrency_models on {node.name}", names), True
+    return node.config.stash[_models_key]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "concurrency_model" not in metafunc.fixturenames:
+        return
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        argnames = marker.args[0] if marker.args else marker.kwargs.get("argnames", "")
+        if isinstance(argnames, str):
+            argnames = [name.strip() for name in argnames.split(",")]
+        if "concurrency_model" in argnames:
+            return  # the test parametrises the model itself
+    names, _ = _chosen_models(metafunc.definition)
+    params = []
+    for name in names:
+        info = MODELS[name]
+        marks = []
+        if not info.available:
+            marks.append(
+                pytest.mark.skip(
+                    reason=f"the {name} model needs {info.requires!r} "
+                    f"(pip install 'pytest-concurrency-guard[{info.extra}]')"
+                )
+            )
+        params.append(pytest.param(name, id=name, marks=marks))
+    metafunc.parametrize("concurrency_model", params, indirect=True)
+
+
+@pytest.fixture
+def concurrency_model(request: pytest.FixtureRequest) -> str:
+    """The concurrency model this test runs under (``asyncio`` when not parametrised)."""
+    return str(getattr(request, "param", "asyncio"))
+
+
+@pytest.fixture
+def handler() -> Any:
+    """Override this fixture to give the ``server`` fixture your handler."""
+    raise pytest.UsageError(
+        "the server fixture serves your handler fixture: define one, e.g.\n"
+        "    @pytest.fixture\n"
+        "    def handler():\n"
+        "        return my_app.handle   # a function, or 'package.module:function'"
+    )
+
+
+@pytest.fixture
+def server_options() -> dict[str, Any]:
+    """Override to pass options to the ``server`` fixture (``{"isolated": True}``, ...)."""
+    return {}
+
+
+def _loop_watch_threshold(request: pytest.FixtureRequest) -> float | None:
+    """The plugin's loop-lag threshold for this test, for servers in a subprocess."""
+    try:
+        from pytest_concurrency._settings import load as load_settings
+
+        settings = load_settings(request.config)
+    except Exception:  # the detectors are switched off or misconfigured: not our call
+        return None
+    if not settings.lag_enabled:
+        return None
+    marker = request.node.get_closest_marker("allow_loop_lag")
+    if marker is not None:
+        allowed = marker.kwargs.get("ms", marker.args[0] if marker.args else None)
+        return None if allowed is None else float(allowed)
+    return settings.loop_lag_ms
+
+
+def _warn_mode(request: pytest.FixtureRequest) -> bool:
+    try:
+        from pytest_concurrency._settings import load as load_settings
+
+        return load_settings(request.config).mode == "warn"
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle]]:
+    """Start servers: ``serve(handler, model="asyncio", **options)`` returns a handle.
+
+    Every server started here is stopped at teardown, also when the test fails or is
+    interrupted. The test then fails if a handler raised (unless the server was started with
+    ``fail_on_handler_error=False``), if the server did not stop cleanly, or if an isolated
+    server's event loop was blocked longer than the plugin's ``--loop-lag-ms`` threshold.
+    """
+    handles: list[ServerHandle] = []
+
+    def factory(handler: Any, model: str = "asyncio", **options: Any) -> ServerHandle:
+        if options.get("isolated") and "watch_loop_ms" not in options:
+            options["watch_loop_ms"] = _loop_watch_threshold(request)
+        handle = start_server(handler, model, **options)
+        handles.append(handle)
+        return handle
+
+    yield factory
+
+    problems: list[str] = []
+    blocks: list[str] = []
+    for handle in reversed(handles):
+        try:
+            handle.stop()
+        except ServerStopError as error:
+            problems.append(f"{handle.model} server at {handle.url} did not stop cleanly: {error}")
+        if handle.fail_on_handler_error:
+            errors = handle.handler_errors
+            if errors:
+                more = handle.stats().handler_errors - len(errors)
+                problems.extend(
+                    f"{handle.model} server at {handle.url}: {error.format()}" for error in errors
+                )
+                if more > 0:
+                    problems.append(f"... and {more} more handler failures")
+        blocks.extend(f"{handle.model} server (isolated): {b}" for b in handle.loop_blocks)
+    if blocks:
+        if _warn_mode(request):
+            from pytest_concurrency._warnings import LoopLagWarning
+
+            for block in blocks:
+                warnings.warn(LoopLagWarning(block), stacklevel=1)
+        else:
+            problems.extend(blocks)
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def server(
+    request: pytest.FixtureRequest,
+    serve: Callable[..., ServerHandle],
+    concurrency_model: str,
+    handler: Any,
+    server_options: dict[str, Any],
+) -> ServerHandle:
+    """Your ``handler`` fixture served under ``concurrency_model`` (one test run per model).
+
+    Models that cannot run the handler's kind (``def`` vs ``async def``) are skipped when the
+    models come from the default list, and are an error when you named them.
+    """
+    try:
+        function = resolve_handler(handler)
+    except ServeConfigError as error:
+        pytest.fail(str(error), pytrace=False)
+    kind = handler_kind(function)
+    if kind not in MODELS[concurrency_model].kinds:
+        _, explicit = _chosen_models(request.node)
+        message = (
+            f"the {concurrency_model} model does not run {kind} handlers; models that do: "
+            f"{', '.join(models_running(kind))}"
+        )
+        if explicit:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    return serve(handler, model=concurrency_model, **server_options)
+
+
+@pytest.fixture
+def load() -> Callable[..., Any]:
+    """Run a load against a server: ``load(server, connections=100, rate=500, duration=2)``.
+
+    The generator runs in its own process and is gone when the call returns; see
+    :func:`pytest_concurrency.serve.run_load` for every argument.
+    """
+    return run_load
