@@ -67,6 +67,7 @@ def run_suite(
     tmp_path: Path, folder: str, *args: str, ini: str = INI, timeout: float = 240.0
 ) -> InnerRun:
     """Copy ``fixtures/detect/<folder>`` into ``tmp_path`` and run pytest on it."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     target = tmp_path / folder
     shutil.copytree(FIXTURES / folder, target)
     (tmp_path / "pytest.ini").write_text(ini)
