@@ -12,7 +12,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-__all__ = ["Request", "Response", "encode_response", "error_response_bytes"]
+__all__ = ["Request", "Response", "encode_response", "error_response_bytes", "reason_phrase"]
 
 
 class Request:
@@ -148,7 +148,8 @@ class Response:
         return f"<Response {self.status} {len(self.body)} bytes>"
 
 
-def _reason(status: int) -> str:
+def reason_phrase(status: int) -> str:
+    """The standard reason phrase of ``status`` (``"Unknown"`` for unregistered codes)."""
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -166,7 +167,7 @@ def _head(status: int, content_type: str, keep_alive: bool) -> bytes:
     if head is None:
         connection = "keep-alive" if keep_alive else "close"
         head = (
-            f"HTTP/1.1 {status} {_reason(status)}\r\n"
+            f"HTTP/1.1 {status} {reason_phrase(status)}\r\n"
             f"Content-Type: {content_type}\r\n"
             f"Connection: {connection}\r\n"
         ).encode("latin-1")

@@ -16,7 +16,7 @@ from typing import Protocol
 import h11
 import httptools
 
-from pytest_concurrency.serve._http import Request, Response, encode_response
+from pytest_concurrency.serve._http import Request, Response, encode_response, reason_phrase
 
 __all__ = ["PARSERS", "BadRequest", "RequestParser", "make_parser_factory"]
 
@@ -163,6 +163,7 @@ class H11Parser:
     """h11: a pure-Python HTTP/1.1 state machine that also writes the responses."""
 
     def __init__(self, max_head: int, max_body: int) -> None:
+        self._max_head = max_head
         self._max_body = max_body
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
         self._start: h11.Request | None = None
@@ -181,12 +182,21 @@ class H11Parser:
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return ready
             if isinstance(event, h11.Request):
+                # h11 bounds only incomplete heads; a complete one arriving at once is ours.
+                head = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+                if head > self._max_head:
+                    raise BadRequest(431, "request header fields too large")
                 self._start = event
                 self._body = []
                 self._body_size = 0
                 if conn.they_are_waiting_for_100_continue:
                     self.interim = (
-                        conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                        conn.send(
+                            h11.InformationalResponse(
+                                status_code=100, headers=[], reason=b"Continue"
+                            )
+                        )
+                        or b""
                     )
             elif isinstance(event, h11.Data):
                 self._body.append(event.data)
@@ -232,7 +242,11 @@ class H11Parser:
             )
         if not request.keep_alive:
             headers.append(("Connection", "close"))
-        out = conn.send(h11.Response(status_code=response.status, headers=headers)) or b""
+        reason = reason_phrase(response.status).encode("latin-1")
+        out = (
+            conn.send(h11.Response(status_code=response.status, headers=headers, reason=reason))
+            or b""
+        )
         if request.method != "HEAD" and response.body:
             out += conn.send(h11.Data(data=response.body)) or b""
         out += conn.send(h11.EndOfMessage()) or b""
