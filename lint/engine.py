@@ -1,0 +1,655 @@
+"""Lint a set of paths: discover, extract (in parallel, through the cache), index, check.
+
+1. Discover the files and name their modules.
+2. Extract each file's facts: from the cache when its content is unchanged, otherwise by
+   parsing it once, in worker processes when there is enough work to share.
+3. Follow the project's own imports outside the given paths, as far as the findings need:
+   the modules defining the coroutine functions called, the sync helpers called from
+   async code and, transitively, what those helpers call.
+4. Index the whole project and run every enabled rule on every linted file.
+5. Locate the findings (lines and columns), apply ``# noqa`` and per-file ignores.
+
+No exception from one file stops the run: an unreadable, undecodable or unparsable file
+is a CC000 finding, and so is (with a plea to report it) any internal error.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import os
+import sys
+import threading
+import tokenize
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TypeVar
+
+from concurrency_lint import catalogue
+from concurrency_lint.cache import Cache, Entry, Span, content_key
+from concurrency_lint.catalogue import Blocking, Offload
+from concurrency_lint.config import DEFAULT_EXCLUDE, ConfigError, Settings
+from concurrency_lint.discover import Excluder, ModuleNamer, module_file, python_files
+from concurrency_lint.facts import DROPPED, STORED, FileFacts, ParseError
+from concurrency_lint.index import ProjectIndex
+from concurrency_lint.locate import locate, noqa_comments, suppressed
+from concurrency_lint.rules import RULES
+from concurrency_lint.rules.base import Fix, RawFinding, RuleContext
+
+PARSE_ERROR = "CC000"
+#: Below this much source to parse, worker processes cost more than they save.
+_PARALLEL_THRESHOLD_BYTES = 200_000
+_FRAMEWORK_PREFERENCE = ("anyio", "trio", "asyncio")
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem: where, which rule, what to do about it."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    code: str
+    message: str
+    fix: Fix | None = None
+
+    @property
+    def fix_available(self) -> bool:
+        return self.fix is not None
+
+
+@dataclass
+class LintResult:
+    """The findings of a run, and what it took."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    #: Files whose facts came from the cache.
+    cached: int = 0
+    #: Project modules outside the given paths read for the index.
+    followed: int = 0
+    #: Non-fatal problems worth a line on stderr (a cache that cannot be written).
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _File:
+    path: str  # as displayed
+    absolute: str
+    root: str  # import root
+    entry: Entry | None = None
+    linted: bool = True
+
+
+def default_jobs() -> int:
+    """All the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def display_path(path: str) -> str:
+    """A path as messages show it: relative to the working directory when below it."""
+    normalized = os.path.normpath(path)
+    if os.path.isabs(normalized):
+        try:
+            relative = os.path.relpath(normalized)
+        except ValueError:
+            return normalized
+        if not relative.startswith(".."):
+            return relative
+    return normalized
+
+
+# -- extraction -----------------------------------------------------------------------------
+
+
+def decode_source(data: bytes) -> str:
+    """Decode Python source as the interpreter would (PEP 263; UTF-8 by default)."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    return data.decode(encoding)
+
+
+def analyse_source(data: bytes, module: str, is_package: bool) -> FileFacts:
+    """The facts of one file's content. Never raises: problems become ``facts.error``."""
+    try:
+        return _analyse(data, module, is_package)
+    except RecursionError:
+        error = ParseError("too deeply nested to analyse", 1, 1)
+    except Exception as exception:
+        error = ParseError(
+            f"internal error while analysing this file ({type(exception).__name__}: "
+            f"{exception}); please report it",
+            1,
+            1,
+        )
+    return FileFacts(module=module, is_package=is_package, error=error)
+
+
+def _analyse(data: bytes, module: str, is_package: bool) -> FileFacts:
+    try:
+        text = decode_source(data)
+    except SyntaxError as error:  # a bad coding cookie
+        return _failed(module, is_package, f"cannot decode: {error.msg}", error.lineno or 1, 1)
+    except (UnicodeDecodeError, LookupError) as error:
+        line = column = 1
+        if isinstance(error, UnicodeDecodeError):
+            before = data[: error.start]
+            line = before.count(b"\n") + 1
+            column = error.start - (before.rfind(b"\n") + 1) + 1
+        return _failed(module, is_package, f"cannot decode: {error}", line, column)
+
+    import libcst as cst
+
+    from concurrency_lint.extract import extract
+
+    try:
+        tree = cst.parse_module(text)
+    except cst.ParserSyntaxError as error:
+        return _syntax_error(text, module, is_package, error)
+    return extract(tree, module, is_package, text.count("\n") + 1)
+
+
+def _syntax_error(text: str, module: str, is_package: bool, error: Exception) -> FileFacts:
+    """Report a syntax error the way Python itself words and places it."""
+    try:
+        compile(text, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as python_error:
+        return _failed(
+            module,
+            is_package,
+            f"syntax error: {python_error.msg}",
+            python_error.lineno or 1,
+            python_error.offset or 1,
+        )
+    except (ValueError, RecursionError, MemoryError) as python_error:
+        return _failed(module, is_package, f"cannot parse: {python_error}", 1, 1)
+    # Python accepts it but libcst does not (syntax newer than libcst knows).
+    line = getattr(error, "raw_line", 1)
+    column = getattr(error, "raw_column", 0) + 1
+    message = " ".join(str(getattr(error, "message", error)).split())
+    return _failed(module, is_package, f"libcst cannot parse this file: {message}", line, column)
+
+
+def _failed(module: str, is_package: bool, message: str, line: int, column: int) -> FileFacts:
+    return FileFacts(
+        module=module,
+        is_package=is_package,
+        error=ParseError(message, max(line, 1), max(column, 1)),
+    )
+
+
+def _analyse_job(job: tuple[bytes, str, bool]) -> FileFacts:
+    return analyse_source(*job)
+
+
+def parallel_map(
+    function: Callable[[T], R], items: Sequence[T], jobs: int, weight: Callable[[T], int]
+) -> list[R]:
+    """``[function(item) for item in items]``, in worker processes when it pays off.
+
+    Big items go first so the workers finish together. If a worker dies, what it had
+    not finished is done in this process.
+    """
+    total = sum(weight(item) for item in items)
+    if jobs <= 1 or len(items) < 2 or total < _PARALLEL_THRESHOLD_BYTES:
+        return [function(item) for item in items]
+    import multiprocessing
+
+    # Forking is cheap (libcst is already imported) but unsafe with other threads running.
+    method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    order = sorted(range(len(items)), key=lambda i: -weight(items[i]))
+    results: dict[int, R] = {}
+    try:
+        with ProcessPoolExecutor(
+            max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context(method)
+        ) as pool:
+            futures = {i: pool.submit(function, items[i]) for i in order}
+            for i, future in futures.items():
+                results[i] = future.result()
+    except BrokenProcessPool:
+        for i in order:
+            if i not in results:
+                results[i] = function(items[i])
+    return [results[i] for i in range(len(items))]
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+class Linter:
+    """One run of the linter over some paths with some settings."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        jobs: int | None = None,
+        cache_dir: Path | None = None,
+        use_cache: bool = True,
+        follow_imports: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.jobs = jobs or default_jobs()
+        if use_cache:
+            directory = cache_dir or Path(
+                settings.cache_dir or settings.root / ".concurrency-lint-cache"
+            )
+            self.cache = Cache(directory)
+        else:
+            self.cache = Cache(None)
+        self.follow_imports = follow_imports
+        self.namer = ModuleNamer()
+        self.files: dict[str, _File] = {}
+        #: Source texts already in memory, by absolute path.
+        self.texts: dict[str, str] = {}
+        self._taken_modules: dict[str, str] = {}
+        self._anchors: dict[Finding, int] = {}
+        self.result = LintResult()
+        extra_blocking = {
+            name: Blocking(
+                "CC109",
+                "makes a call configured as blocking",
+                dict.fromkeys(catalogue.FRAMEWORKS, suggestion)
+                if suggestion
+                else catalogue.in_worker_thread(name),
+            )
+            for name, suggestion in settings.extra_blocking_calls.items()
+        }
+        self.index = ProjectIndex(
+            (), extra_blocking=extra_blocking, extra_coroutines=settings.extra_coroutine_functions
+        )
+        self.offloads: dict[str, Offload] = dict(catalogue.THREAD_OFFLOADS)
+        for name, argument in settings.extra_thread_offload_functions.items():
+            if argument.isdigit():
+                self.offloads[name] = Offload(argument, None, "async")
+            else:
+                self.offloads[name] = Offload(None, argument, "async")
+
+    def run(self, paths: Sequence[str]) -> LintResult:
+        for path in paths:
+            if not os.path.exists(path):
+                raise ConfigError(f"{path}: no such file or directory")
+        excluder = Excluder((*DEFAULT_EXCLUDE, *self.settings.exclude), self.settings.root)
+        discovered = list(python_files(paths, excluder))
+        self._load(discovered, linted=True)
+        if self.follow_imports:
+            self._follow()
+        raw = self._check()
+        self.result.findings = self._finish(raw)
+        warning = self.cache.save()
+        if warning:
+            self.result.warnings.append(warning)
+        return self.result
+
+    # -- facts ------------------------------------------------------------------------------
+
+    def _load(self, paths: Iterable[str], *, linted: bool) -> list[_File]:
+        loaded: list[_File] = []
+        jobs: list[tuple[bytes, str, bool]] = []
+        waiting: list[tuple[_File, str]] = []
+        named = self._name_modules(paths)
+        for path, absolute, (module, is_package, root) in named:
+            file = _File(display_path(path), absolute, root, linted=linted)
+            self.files[absolute] = file
+            loaded.append(file)
+            if linted:
+                self.result.files += 1
+            else:
+                self.result.followed += 1
+            try:
+                with open(absolute, "rb") as handle:
+                    data = handle.read()
+            except OSError as error:
+                reason = error.strerror or str(error)
+                facts = _failed(module, is_package, f"cannot read: {reason}", 1, 1)
+                file.entry = Entry("", facts)
+                continue
+            key = content_key(data, module, is_package)
+            entry = self.cache.get(absolute, key)
+            if entry is not None:
+                file.entry = entry
+                self.result.cached += 1
+                continue
+            jobs.append((data, module, is_package))
+            waiting.append((file, key))
+        results = parallel_map(_analyse_job, jobs, self.jobs, lambda job: len(job[0]))
+        for (file, key), facts in zip(waiting, results, strict=True):
+            file.entry = Entry(key, facts)
+            if facts.error is None or not facts.error.message.startswith("internal error"):
+                self.cache.put(file.absolute, file.entry)
+        for file in loaded:
+            if file.entry is not None:
+                self.index.add(file.absolute, file.entry.facts)
+        return loaded
+
+    def _name_modules(self, paths: Iterable[str]) -> list[tuple[str, str, tuple[str, bool, str]]]:
+        """Module names for new files, made unique when two files would import as one.
+
+        Two ``conftest.py`` in directories without ``__init__.py`` are both ``conftest`` to
+        Python; here they become ``conftest@tests`` and ``conftest@tests/api`` so that each
+        one's own names resolve to its own functions.
+        """
+        named: list[tuple[str, str, tuple[str, bool, str]]] = []
+        counts: dict[str, int] = {}
+        for path in paths:
+            absolute = os.path.abspath(path)
+            if absolute in self.files:
+                continue
+            module, is_package, root = self.namer.name(absolute)
+            named.append((path, absolute, (module, is_package, root)))
+            counts[module] = counts.get(module, 0) + 1
+        unique: list[tuple[str, str, tuple[str, bool, str]]] = []
+        for path, absolute, (module, is_package, root) in named:
+            owner = self._taken_modules.get(module)
+            if counts[module] > 1 or (owner is not None and owner != absolute):
+                relative = display_path(root).replace(os.sep, "/")
+                module = f"{module}@{relative}"
+            self._taken_modules.setdefault(module, absolute)
+            unique.append((path, absolute, (module, is_package, root)))
+        return unique
+
+    def _follow(self) -> None:
+        """Index the project modules outside the given paths that the findings depend on."""
+        roots = {file.root for file in self.files.values()}
+        top_names: dict[str, set[str]] = {}
+        for root in roots:
+            try:
+                top_names[root] = {
+                    name[:-3] if name.endswith(".py") else name for name in os.listdir(root)
+                }
+            except OSError:
+                top_names[root] = set()
+        module_paths: dict[str, str | None] = {}
+        for file in self.files.values():
+            if file.entry is not None:
+                module_paths[file.entry.facts.module] = file.absolute
+
+        def find(module: str) -> str | None:
+            if module in module_paths:
+                return module_paths[module]
+            found = None
+            top = module.partition(".")[0]
+            for root in roots:
+                if top in top_names[root]:
+                    found = module_file(root, module)
+                    if found:
+                        break
+            module_paths[module] = found
+            return found
+
+        seen_targets: set[str] = set()
+        deep: list[str] = []
+        shallow: list[str] = []
+        for file in list(self.files.values()):
+            if file.entry is None:
+                continue
+            for call in file.entry.facts.calls:
+                if call.target is None:
+                    continue
+                if call.in_async and call.usage != "awaited":
+                    deep.append(call.target)
+                elif call.usage in (DROPPED, STORED):
+                    shallow.append(call.target)
+                if call.target in self.offloads:
+                    deep.extend(ref.target for ref in call.refs.values())
+        while deep or shallow:
+            wanted: dict[str, str] = {}
+            for targets, is_deep in ((deep, True), (shallow, False)):
+                for target in targets:
+                    marker = ("+" if is_deep else "-") + target
+                    if marker in seen_targets:
+                        continue
+                    seen_targets.add(marker)
+                    path = self._module_path_for(target, find)
+                    if path is not None and path not in self.files:
+                        wanted[path] = target
+            deep, shallow = [], []
+            new_files = self._load(list(wanted), linted=False)
+            for file in new_files:
+                if file.entry is not None:
+                    self.index.add(file.absolute, file.entry.facts)
+            # Re-exports and helpers: look again at what the wanted names resolve to.
+            for target in [t[1:] for t in seen_targets if t.startswith("+")]:
+                located = self.index.function(target) or self.index.constructor(target)
+                if located is None:
+                    resolved = self.index.resolve(target)
+                    if resolved != target and "+" + resolved not in seen_targets:
+                        deep.append(resolved)
+                    continue
+                if located.function.is_async:
+                    continue
+                calls = located.file.calls
+                for index in located.function.calls:
+                    callee = calls[index].target
+                    if callee is not None and "+" + callee not in seen_targets:
+                        deep.append(callee)
+            for target in [t[1:] for t in seen_targets if t.startswith("-")]:
+                resolved = self.index.resolve(target)
+                if resolved != target and "-" + resolved not in seen_targets:
+                    shallow.append(resolved)
+            if not new_files and not deep and not shallow:
+                break
+
+    @staticmethod
+    def _module_path_for(target: str, find: Callable[[str], str | None]) -> str | None:
+        parts = target.split(".")
+        for length in range(len(parts) - 1, 0, -1):
+            found = find(".".join(parts[:length]))
+            if found is not None:
+                return found
+        return None
+
+    # -- rules ------------------------------------------------------------------------------
+
+    def _framework(self, facts: FileFacts, project_default: str) -> str:
+        if self.settings.framework != "auto":
+            return self.settings.framework
+        for framework in _FRAMEWORK_PREFERENCE:
+            if framework in facts.frameworks:
+                return framework
+        return project_default
+
+    def _project_framework(self) -> str:
+        counts = dict.fromkeys(_FRAMEWORK_PREFERENCE, 0)
+        for file in self.files.values():
+            if file.linted and file.entry is not None:
+                for framework in file.entry.facts.frameworks:
+                    counts[framework] += 1
+        best = max(_FRAMEWORK_PREFERENCE, key=lambda name: (counts[name], name == "asyncio"))
+        return best if counts[best] else "asyncio"
+
+    def _check(self) -> dict[str, list[RawFinding]]:
+        settings = self.settings
+        rules = [rule() for rule in RULES if settings.is_enabled(rule.code)]
+        project_framework = self._project_framework()
+        found: dict[str, list[RawFinding]] = {}
+        for file in self.files.values():
+            if not file.linted or file.entry is None:
+                continue
+            facts = file.entry.facts
+            ignores = self._per_file_ignores(file.absolute)
+            if facts.error is not None:
+                continue
+            context = RuleContext(
+                path=file.absolute,
+                facts=facts,
+                index=self.index,
+                framework=self._framework(facts, project_framework),
+                offloads=self.offloads,
+            )
+            findings: list[RawFinding] = []
+            for rule in rules:
+                if ignores and not settings.is_enabled(rule.code, ignores):
+                    continue
+                findings.extend(rule.check(context))
+            if findings:
+                found[file.absolute] = findings
+        return found
+
+    def _per_file_ignores(self, absolute: str) -> tuple[str, ...]:
+        if not self.settings.per_file_ignores:
+            return ()
+        try:
+            relative = Path(absolute).relative_to(self.settings.root).as_posix()
+        except ValueError:
+            relative = Path(absolute).as_posix()
+        name = os.path.basename(absolute)
+        codes: list[str] = []
+        for pattern, ignored in self.settings.per_file_ignores.items():
+            pattern = pattern.strip("/")
+            subject = relative if "/" in pattern else name
+            if fnmatchcase(subject, pattern) or fnmatchcase(relative, pattern + "/*"):
+                codes.extend(ignored)
+        return tuple(codes)
+
+    # -- positions and suppressions ---------------------------------------------------------
+
+    def _finish(self, raw: dict[str, list[RawFinding]]) -> list[Finding]:
+        needed: dict[str, set[int]] = {}
+        for absolute, findings in raw.items():
+            anchors = needed.setdefault(absolute, set())
+            for finding in findings:
+                anchors.add(finding.anchor)
+                for place_path, place_anchor in finding.places:
+                    needed.setdefault(place_path, set()).add(place_anchor)
+        spans: dict[str, dict[int, Span]] = {}
+        texts: dict[str, str] = {}
+        for absolute, anchors in needed.items():
+            spans[absolute] = self._spans(absolute, anchors, texts)
+
+        results: list[Finding] = []
+        for file in self.files.values():
+            if not file.linted or file.entry is None:
+                continue
+            facts = file.entry.facts
+            error = facts.error
+            if error is not None:
+                if self.settings.is_enabled(PARSE_ERROR, self._per_file_ignores(file.absolute)):
+                    results.append(
+                        Finding(
+                            file.path,
+                            error.line,
+                            error.column,
+                            error.line,
+                            error.column,
+                            PARSE_ERROR,
+                            error.message,
+                        )
+                    )
+                continue
+            file_findings = raw.get(file.absolute)
+            if not file_findings:
+                continue
+            file_spans = spans[file.absolute]
+            lines = {file_spans[f.anchor][0] for f in file_findings if f.anchor in file_spans}
+            noqa = self._noqa(file, lines, texts)
+            for finding in file_findings:
+                span = file_spans.get(finding.anchor)
+                if span is None:
+                    continue
+                if suppressed(finding.code, noqa.get(span[0])):
+                    continue
+                message = finding.message
+                if finding.places:
+                    where = []
+                    for place_path, place_anchor in finding.places:
+                        place_span = spans.get(place_path, {}).get(place_anchor)
+                        line = place_span[0] if place_span else 0
+                        where.append(f"{display_path(place_path)}:{line}")
+                    message = message.format(*where)
+                located = Finding(file.path, *span, finding.code, message, finding.fix)
+                self._anchors[located] = finding.anchor
+                results.append(located)
+        results.sort(key=lambda f: (f.path, f.line, f.column, f.code))
+        return results
+
+    def anchors_of(self, path: str, findings: Iterable[Finding]) -> dict[int, Fix]:
+        """The fixes of some findings of one file, by anchor, for the fixer."""
+        return {
+            self._anchors[finding]: finding.fix
+            for finding in findings
+            if finding.fix is not None and finding in self._anchors
+        }
+
+    def _text(self, absolute: str, texts: dict[str, str]) -> str | None:
+        if absolute in self.texts:
+            return self.texts[absolute]
+        if absolute not in texts:
+            try:
+                with open(absolute, "rb") as handle:
+                    texts[absolute] = decode_source(handle.read())
+            except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
+                return None
+        return texts[absolute]
+
+    def _spans(self, absolute: str, anchors: set[int], texts: dict[str, str]) -> dict[int, Span]:
+        file = self.files.get(absolute)
+        if file is None or file.entry is None:
+            return {}
+        entry = file.entry
+        missing = anchors - entry.spans.keys()
+        if missing:
+            text = self._text(absolute, texts)
+            if text is None:
+                return {}
+            entry.spans.update(locate(text, entry.facts, missing))
+            if entry.key:
+                self.cache.put(absolute, entry)
+        return {anchor: entry.spans[anchor] for anchor in anchors if anchor in entry.spans}
+
+    def _noqa(
+        self, file: _File, lines: set[int], texts: dict[str, str]
+    ) -> dict[int, frozenset[str]]:
+        assert file.entry is not None
+        entry = file.entry
+        missing = lines - entry.noqa_lines
+        if missing:
+            text = self._text(file.absolute, texts)
+            if text is not None:
+                entry.noqa.update(noqa_comments(text, missing))
+                entry.noqa_lines.update(missing)
+                if entry.key:
+                    self.cache.put(file.absolute, entry)
+        return entry.noqa
+
+
+def lint_paths(
+    paths: Sequence[str],
+    settings: Settings | None = None,
+    *,
+    jobs: int | None = None,
+    use_cache: bool = False,
+    follow_imports: bool = True,
+) -> LintResult:
+    """Lint files and directories; see :class:`Linter` for the options."""
+    linter = Linter(
+        settings or Settings(), jobs=jobs, use_cache=use_cache, follow_imports=follow_imports
+    )
+    return linter.run(paths)
+
+
+def lint_source(
+    source: str,
+    settings: Settings | None = None,
+    *,
+    path: str = "<string>",
+    module: str = "module",
+) -> list[Finding]:
+    """Lint one module's source text on its own (no cache, no other modules)."""
+    linter = Linter(settings or Settings(), jobs=1, use_cache=False, follow_imports=False)
+    facts = analyse_source(source.encode("utf-8"), module, False)
+    linter.files[path] = _File(path, path, "", Entry("", facts))
+    linter.texts[path] = source
+    linter.index.add(path, facts)
+    return linter._finish(linter._check())

@@ -1,0 +1,1072 @@
+"""Turn one module's libcst tree into :class:`~concurrency_lint.facts.FileFacts`.
+
+This is the only place that walks a syntax tree for the rules, and it walks it once. It
+keeps a stack of contexts (module, class, function, lambda, comprehension), records every
+binding of every scope, and notes each call with a reference to its callee. Only when the
+whole module has been seen are the references resolved, because a name may be bound after
+the function that uses it (an import at the bottom of the module, a method defined after
+its caller). Resolution follows imports and aliases (``from time import sleep as nap``), and
+types where the code shows them: a constructor call, an annotation, ``with X() as v``,
+``self.lock = threading.Lock()`` in any method of the class.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+
+from concurrency_lint import catalogue
+from concurrency_lint.facts import (
+    ARGUMENT,
+    AWAITED,
+    DROPPED,
+    OTHER,
+    RETURNED,
+    STORED,
+    ArgRef,
+    CallFact,
+    ClassFacts,
+    FileFacts,
+    FunctionFacts,
+    Literal,
+)
+
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_FRAMEWORKS = frozenset(catalogue.FRAMEWORKS)
+_ARITHMETIC = (
+    cst.Add,
+    cst.Subtract,
+    cst.Multiply,
+    cst.Divide,
+    cst.FloorDivide,
+    cst.Modulo,
+    cst.Power,
+    cst.LeftShift,
+    cst.RightShift,
+    cst.BitAnd,
+    cst.BitOr,
+    cst.BitXor,
+    cst.MatrixMultiply,
+)
+_AUGMENTED_ARITHMETIC = (
+    cst.AddAssign,
+    cst.SubtractAssign,
+    cst.MultiplyAssign,
+    cst.DivideAssign,
+    cst.FloorDivideAssign,
+    cst.ModuloAssign,
+    cst.PowerAssign,
+    cst.LeftShiftAssign,
+    cst.RightShiftAssign,
+    cst.BitAndAssign,
+    cst.BitOrAssign,
+    cst.BitXorAssign,
+    cst.MatrixMultiplyAssign,
+)
+#: Keyword arguments worth resolving: where the offload APIs take their callable.
+_CALLABLE_KEYWORDS = frozenset({"target", "function", "func", "fn", "sync_fn"})
+
+# A type source says how to find the type of a value once every binding is known. It is a
+# tuple whose first item names its kind:
+#   ("call", CallFact)            the value returned by that call
+#   ("await", CallFact)           the value of awaiting that call
+#   ("ref", scope, name, attrs)   another name, possibly with attributes: ``x = y.z``
+#   ("ann", scope, expression)    an annotation
+#   ("type", qualname)            a literal's type: ``builtins.str``
+#   ("item", source, index)       one element of a tuple-typed source
+#   ("enter", source)             the target of ``with source as v``
+#   ("div", source)               ``source / "part"`` (pathlib)
+#   ("attrs", source, attrs)      attributes of another source: ``Path(p).parent``
+#   ("self", class qualname)      the ``self`` parameter of a method
+#   ("none",)                     the literal ``None``
+TypeSource = tuple[Any, ...]
+
+# A binding: ("import", qualname), ("def", qualname), ("class", qualname),
+# ("value", TypeSource) or ("unknown",).
+Binding = tuple[Any, ...]
+
+#: A resolved value: ("qual", qualified name of a module, function or class) or
+#: ("inst", qualified name of the type of an instance).
+Resolved = tuple[str, str]
+
+
+class _Scope:
+    __slots__ = ("bindings", "declared_global", "kind", "parent", "prefix")
+
+    def __init__(self, kind: str, parent: _Scope | None, prefix: str) -> None:
+        self.kind = kind
+        self.parent = parent
+        #: Qualified name prefix for definitions made in this scope.
+        self.prefix = prefix
+        self.bindings: dict[str, list[Binding]] = {}
+        self.declared_global: set[str] = set()
+
+    def bind(self, name: str, binding: Binding) -> None:
+        found = self.bindings.get(name)
+        if found is None:
+            self.bindings[name] = [binding]
+        else:
+            found.append(binding)
+
+
+@dataclass(slots=True)
+class _Frame:
+    """A function, lambda or the module body: where calls are owned."""
+
+    facts: FunctionFacts | None
+    owner: str
+    is_async: bool
+    #: How often each name occurs in the frame (stores included), for "stored but never
+    #: read" checks.
+    names: dict[str, int] = field(default_factory=dict)
+    stored: list[CallFact] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _PendingCall:
+    fact: CallFact
+    scope: _Scope
+    #: ("chain", name, attrs) or ("expr", TypeSource, attrs), or None.
+    callee: tuple[Any, ...] | None
+    #: Argument key -> reference to resolve: ("chain", name, attrs), ("lambda", qualname)
+    #: or ("call", id of the inner call node).
+    arg_refs: dict[str, tuple[Any, ...]]
+    resolved: bool = False
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = _dotted(node.value)
+        return None if head is None else f"{head}.{node.attr.value}"
+    return None
+
+
+def _literal(node: cst.BaseExpression) -> tuple[bool, Literal]:
+    if isinstance(node, cst.Name):
+        if node.value == "True":
+            return True, True
+        if node.value == "False":
+            return True, False
+        if node.value == "None":
+            return True, None
+        return False, None
+    if isinstance(node, cst.Integer):
+        try:
+            return True, int(node.value, 0)
+        except ValueError:
+            return False, None
+    if isinstance(node, cst.Float):
+        try:
+            return True, float(node.value)
+        except ValueError:
+            return False, None
+    return False, None
+
+
+class Extractor(cst.CSTVisitor):
+    """Collects the facts of one module in one walk of its tree."""
+
+    def __init__(self, module: str, is_package: bool) -> None:
+        super().__init__()
+        self.facts = FileFacts(module=module, is_package=is_package)
+        self._module_scope = _Scope("module", None, module)
+        self._scope = self._module_scope
+        self._frames = [_Frame(None, module, False)]
+        self._classes: list[tuple[ClassFacts, str | None]] = []  # (facts, self name)
+        self._anchor = 0
+        self._usage: dict[int, tuple[str, str | None]] = {}
+        self._pending: list[_PendingCall] = []
+        self._pending_by_anchor: dict[int, _PendingCall] = {}
+        self._function_nodes: dict[int, FunctionFacts] = {}
+        self._resolving: set[tuple[int, str]] = set()
+        self._calls_by_node: dict[int, CallFact] = {}
+        self._lambda_names: dict[int, str] = {}
+        self._lambda_count = 0
+        self._async_with_items: set[int] = set()
+        self._attribute_sources: dict[str, dict[str, list[tuple[_Scope, TypeSource]]]] = {}
+        self._decorators: list[tuple[FunctionFacts, _Scope, list[cst.BaseExpression]]] = []
+        self._bases: list[tuple[ClassFacts, _Scope, list[cst.BaseExpression]]] = []
+        self._returns: list[tuple[FunctionFacts, _Scope, cst.BaseExpression]] = []
+        self._type_memo: dict[int, str | tuple[str, ...] | None] = {}
+        self._in_progress: set[int] = set()
+        self._attribute_memo: dict[tuple[str, str], str | None] = {}
+
+    # -- dispatch ---------------------------------------------------------------------------
+    # CSTVisitor looks a handler up by formatting its name for every node and every field;
+    # a table keyed by node type does the same work for a fraction of the cost.
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        handler = _VISIT.get(type(node))
+        if handler is not None:
+            handler(self, node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        handler = _LEAVE.get(type(original_node))
+        if handler is not None:
+            handler(self, original_node)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if attribute == "body":
+            handler = _ENTER_BODY.get(type(node))
+            if handler is not None:
+                handler(self, node)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        if attribute == "body":
+            handler = _LEAVE_BODY.get(type(original_node))
+            if handler is not None:
+                handler(self, original_node)
+
+    # -- scopes and frames ------------------------------------------------------------------
+
+    @property
+    def _frame(self) -> _Frame:
+        return self._frames[-1]
+
+    def _bind_target(self, target: cst.BaseExpression, source: TypeSource | None) -> None:
+        """Bind the names an assignment target stores into."""
+        if isinstance(target, cst.Name):
+            self._bind_name(target.value, ("value", source) if source else ("unknown",))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for index, element in enumerate(target.elements):
+                if isinstance(element, cst.Element):
+                    item = ("item", source, index) if source is not None else None
+                    self._bind_target(element.value, item)
+                else:
+                    self._bind_target(element.value, None)
+        elif isinstance(target, cst.Attribute):
+            self._note_self_attribute(target, source)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, None)
+
+    def _bind_name(self, name: str, binding: Binding) -> None:
+        scope = self._scope
+        if name in scope.declared_global:
+            scope = self._module_scope
+        scope.bind(name, binding)
+
+    def _note_self_attribute(self, target: cst.Attribute, source: TypeSource | None) -> None:
+        if not self._classes or source is None:
+            return
+        class_facts, self_name = self._classes[-1]
+        if self_name is None or not isinstance(target.value, cst.Name):
+            return
+        if target.value.value != self_name:
+            return
+        by_attribute = self._attribute_sources.setdefault(class_facts.qualname, {})
+        by_attribute.setdefault(target.attr.value, []).append((self._scope, source))
+
+    def _source_of(self, node: cst.BaseExpression) -> TypeSource | None:
+        """How to find the type of an expression's value later."""
+        if isinstance(node, cst.Call):
+            # The Call is visited after this statement, so remember the node and let the
+            # call's fact fill in once created.
+            return ("callnode", id(node))
+        if isinstance(node, cst.Await) and isinstance(node.expression, cst.Call):
+            return ("awaitnode", id(node.expression))
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            dotted = _dotted(node)
+            if dotted is not None:
+                if dotted == "None":
+                    return ("none",)
+                head, *attrs = dotted.split(".")
+                return ("ref", self._scope, head, tuple(attrs))
+            attributes: list[str] = []
+            inner: cst.BaseExpression = node
+            while isinstance(inner, cst.Attribute):
+                attributes.append(inner.attr.value)
+                inner = inner.value
+            inner_source = self._source_of(inner)
+            if inner_source is None:
+                return None
+            return ("attrs", inner_source, tuple(reversed(attributes)))
+        if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            return ("type", "builtins.str")
+        if isinstance(node, (cst.List, cst.ListComp)):
+            return ("type", "builtins.list")
+        if isinstance(node, (cst.Dict, cst.DictComp)):
+            return ("type", "builtins.dict")
+        if isinstance(node, (cst.Set, cst.SetComp)):
+            return ("type", "builtins.set")
+        if isinstance(node, cst.Integer):
+            return ("type", "builtins.int")
+        if isinstance(node, cst.Float):
+            return ("type", "builtins.float")
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
+            left = self._source_of(node.left)
+            return ("div", left) if left is not None else None
+        return None
+
+    def _new_lambda_name(self, node: cst.Lambda) -> str:
+        name = self._lambda_names.get(id(node))
+        if name is None:
+            self._lambda_count += 1
+            name = f"{self._frame.owner}.<lambda{self._lambda_count}>"
+            self._lambda_names[id(node)] = name
+        return name
+
+    def _enter_function(self, node: cst.FunctionDef | cst.Lambda, facts: FunctionFacts) -> None:
+        in_class = self._scope.kind == "class"
+        prefix = f"{facts.qualname}.<locals>"
+        scope = _Scope("function", self._scope, prefix)
+        params = node.params
+        all_params: list[cst.Param] = [*params.posonly_params, *params.params]
+        for index, param in enumerate(all_params):
+            source: TypeSource | None = None
+            if index == 0 and in_class and self._classes and isinstance(node, cst.FunctionDef):
+                kind = _method_kind(node)
+                class_name = self._classes[-1][0].qualname
+                if kind == "method":
+                    source = ("self", class_name)
+                    self._classes[-1] = (self._classes[-1][0], param.name.value)
+                elif kind == "classmethod":
+                    scope.bind(param.name.value, ("class", class_name))
+                    continue
+            if source is None and param.annotation is not None:
+                source = ("ann", self._scope, param.annotation.annotation)
+            scope.bind(param.name.value, ("value", source) if source else ("unknown",))
+        for param in params.kwonly_params:
+            annotation = param.annotation
+            source = ("ann", self._scope, annotation.annotation) if annotation else None
+            scope.bind(param.name.value, ("value", source) if source else ("unknown",))
+        for extra in (params.star_arg, params.star_kwarg):
+            if isinstance(extra, cst.Param):
+                scope.bind(extra.name.value, ("unknown",))
+        self._scope = scope
+        is_async = isinstance(node, cst.FunctionDef) and node.asynchronous is not None
+        self._frames.append(_Frame(facts, facts.qualname, is_async))
+
+    def _leave_function(self) -> None:
+        frame = self._frames.pop()
+        assert self._scope.parent is not None
+        self._scope = self._scope.parent
+        names = frame.names
+        for stored in frame.stored:
+            if stored.var is not None and names.get(stored.var, 0) <= 1:
+                stored.var_unused = True
+        parent = self._frames[-1].names
+        for name, count in names.items():
+            parent[name] = parent.get(name, 0) + count
+
+    def _add_function(self, facts: FunctionFacts) -> None:
+        existing = self.facts.functions.get(facts.qualname)
+        if existing is not None and existing.is_async != facts.is_async:
+            facts.ambiguous = True
+        self.facts.functions[facts.qualname] = facts
+
+    # -- visitors -------------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        qualname = f"{self._scope.prefix}.{node.name.value}"
+        facts = FunctionFacts(qualname, node.name.value, node.asynchronous is not None)
+        if node.decorators:
+            self._decorators.append(
+                (facts, self._scope, [decorator.decorator for decorator in node.decorators])
+            )
+        if node.returns is not None:
+            self._returns.append((facts, self._scope, node.returns.annotation))
+        self._add_function(facts)
+        self._bind_name(node.name.value, ("def", qualname))
+        if self._scope.kind == "class" and self._classes:
+            self._classes[-1][0].methods[node.name.value] = qualname
+        self._function_nodes[id(node)] = facts
+
+    def enter_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self._enter_function(node, self._function_nodes[id(node)])
+
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self._leave_function()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        facts = FunctionFacts(self._new_lambda_name(node), "<lambda>", False)
+        self._add_function(facts)
+        self._function_nodes[id(node)] = facts
+
+    def enter_Lambda_body(self, node: cst.Lambda) -> None:
+        self._enter_function(node, self._function_nodes[id(node)])
+
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+        self._leave_function()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        qualname = f"{self._scope.prefix}.{node.name.value}"
+        facts = ClassFacts(qualname)
+        self.facts.classes[qualname] = facts
+        self._bind_name(node.name.value, ("class", qualname))
+        bases = [arg.value for arg in node.bases if not arg.star]
+        if bases:
+            self._bases.append((facts, self._scope, bases))
+
+    def enter_ClassDef_body(self, node: cst.ClassDef) -> None:
+        qualname = f"{self._scope.prefix}.{node.name.value}"
+        self._scope = _Scope("class", self._scope, qualname)
+        self._classes.append((self.facts.classes[qualname], None))
+
+    def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._classes.pop()
+        assert self._scope.parent is not None
+        self._scope = self._scope.parent
+
+    def _enter_comprehension(self, node: cst.CSTNode) -> None:
+        facts = self._frame.facts
+        if facts is not None:
+            facts.has_loop = True
+        self._scope = _Scope("comprehension", self._scope, self._scope.prefix)
+
+    def _leave_comprehension(self, node: cst.CSTNode) -> None:
+        assert self._scope.parent is not None
+        self._scope = self._scope.parent
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._bind_target(node.target, None)
+
+    def visit_For(self, node: cst.For) -> None:
+        facts = self._frame.facts
+        if facts is not None:
+            facts.has_loop = True
+        self._bind_target(node.target, None)
+
+    def visit_While(self, node: cst.While) -> None:
+        facts = self._frame.facts
+        if facts is not None:
+            facts.has_loop = True
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        facts = self._frame.facts
+        if facts is not None and isinstance(node.operator, _ARITHMETIC):
+            facts.has_arithmetic = True
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        facts = self._frame.facts
+        if facts is not None and isinstance(node.operator, _AUGMENTED_ARITHMETIC):
+            facts.has_arithmetic = True
+
+    def _side_effect(self, node: cst.CSTNode) -> None:
+        facts = self._frame.facts
+        if facts is not None:
+            facts.has_side_effects = True
+
+    def visit_Yield(self, node: cst.Yield) -> None:
+        facts = self._frame.facts
+        if facts is not None:
+            facts.is_generator = True
+
+    def visit_Await(self, node: cst.Await) -> None:
+        self._side_effect(node)
+        if isinstance(node.expression, cst.Call):
+            self._usage[id(node.expression)] = (AWAITED, None)
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        if isinstance(node.value, cst.Call):
+            self._usage[id(node.value)] = (DROPPED, None)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if isinstance(node.value, cst.Call):
+            self._usage[id(node.value)] = (RETURNED, None)
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if isinstance(node.value, cst.Call):
+            self._usage[id(node.value)] = (ARGUMENT, None)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        source = self._source_of(node.value)
+        for assign_target in node.targets:
+            self._bind_target(assign_target.target, source)
+        if len(node.targets) == 1 and isinstance(node.value, cst.Call):
+            target = node.targets[0].target
+            if isinstance(target, cst.Name):
+                self._usage[id(node.value)] = (STORED, target.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        source: TypeSource = ("ann", self._scope, node.annotation.annotation)
+        if isinstance(node.target, cst.Name):
+            self._bind_name(node.target.value, ("value", source))
+            if self._scope.kind == "class" and self._classes:
+                sources = self._attribute_sources.setdefault(self._classes[-1][0].qualname, {})
+                sources.setdefault(node.target.value, []).append((self._scope, source))
+            if isinstance(node.value, cst.Call):
+                self._usage[id(node.value)] = (STORED, node.target.value)
+        elif isinstance(node.target, cst.Attribute):
+            self._note_self_attribute(node.target, source)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind_target(node.target, self._source_of(node.value))
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._bind_target(node.name.name, None)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self._side_effect(node)
+        for item in node.names:
+            self._scope.declared_global.add(item.name.value)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self._side_effect(node)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        names = self._frame.names
+        names[node.value] = names.get(node.value, 0) + 1
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            dotted = _dotted(alias.name)
+            if dotted is None:
+                continue
+            self.facts.imported_modules.add(dotted)
+            top = dotted.partition(".")[0]
+            if top in _FRAMEWORKS:
+                self.facts.frameworks.add(top)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._bind_name(alias.asname.name.value, ("import", dotted))
+            else:
+                self._bind_name(top, ("import", top))
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        base = _dotted(node.module) if node.module is not None else ""
+        if base is None:
+            return
+        if node.relative:
+            package = (
+                self.facts.module if self.facts.is_package else self.facts.module.rpartition(".")[0]
+            )
+            for _ in range(len(node.relative) - 1):
+                package = package.rpartition(".")[0]
+            base = f"{package}.{base}" if base else package
+        if not base:
+            return
+        self.facts.imported_modules.add(base)
+        top = base.partition(".")[0]
+        if top in _FRAMEWORKS:
+            self.facts.frameworks.add(top)
+        if isinstance(node.names, cst.ImportStar):
+            if self._scope is self._module_scope:
+                self.facts.star_imports.append(base)
+            return
+        for alias in node.names:
+            if not isinstance(alias.name, cst.Name):
+                continue
+            name = alias.name.value
+            qualname = f"{base}.{name}"
+            self.facts.imported_modules.add(qualname)
+            bound = name
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                bound = alias.asname.name.value
+            self._bind_name(bound, ("import", qualname))
+
+    def visit_With(self, node: cst.With) -> None:
+        self._side_effect(node)
+        for item in node.items:
+            if node.asynchronous is not None:
+                self._async_with_items.add(id(item))
+            if item.asname is not None:
+                source = self._source_of(item.item)
+                self._bind_target(item.asname.name, ("enter", source) if source else None)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        anchor = self._anchor
+        self._anchor += 1
+        if isinstance(node.item, cst.Call) or id(node) in self._async_with_items:
+            return
+        dotted = _dotted(node.item)
+        if dotted is None:
+            return
+        head, *attrs = dotted.split(".")
+        frame = self._frame
+        fact = CallFact(
+            anchor=anchor,
+            target=None,
+            spelling=dotted,
+            owner=frame.owner,
+            in_async=frame.is_async,
+            is_with=True,
+        )
+        self._record(fact, ("chain", head, (*attrs, "__enter__")), {})
+
+    def visit_Call(self, node: cst.Call) -> None:
+        anchor = self._anchor
+        self._anchor += 1
+        usage, var = self._usage.pop(id(node), (OTHER, None))
+        callee, spelling = self._callee(node.func)
+        frame = self._frame
+        fact = CallFact(
+            anchor=anchor,
+            target=None,
+            spelling=spelling,
+            owner=frame.owner,
+            in_async=frame.is_async,
+            usage=usage,
+            var=var,
+        )
+        if usage == STORED:
+            frame.stored.append(fact)
+        literals: dict[str, Literal] = {}
+        arg_refs: dict[str, tuple[Any, ...]] = {}
+        position = 0
+        for arg in node.args:
+            if arg.star:
+                position = -1_000_000  # positions after *args are unknown
+                continue
+            if arg.keyword is not None:
+                key = arg.keyword.value
+            else:
+                key = str(position) if position >= 0 else ""
+                position += 1
+                if not key:
+                    continue
+            value = arg.value
+            is_literal, literal = _literal(value)
+            if is_literal:
+                literals[key] = literal
+                continue
+            if arg.keyword is not None and key not in _CALLABLE_KEYWORDS:
+                continue
+            if isinstance(value, (cst.Name, cst.Attribute)):
+                dotted = _dotted(value)
+                if dotted is not None:
+                    head, *attrs = dotted.split(".")
+                    arg_refs[key] = ("chain", head, tuple(attrs))
+            elif isinstance(value, cst.Lambda):
+                arg_refs[key] = ("lambda", self._new_lambda_name(value))
+            elif isinstance(value, cst.Call):
+                arg_refs[key] = ("call", id(value))
+        fact.literals = literals
+        self._calls_by_node[id(node)] = fact
+        self._record(fact, callee, arg_refs)
+
+    def _record(
+        self, fact: CallFact, callee: tuple[Any, ...] | None, arg_refs: dict[str, tuple[Any, ...]]
+    ) -> None:
+        index = len(self.facts.calls)
+        self.facts.calls.append(fact)
+        frame = self._frame
+        if frame.facts is not None:
+            frame.facts.calls.append(index)
+        pending = _PendingCall(fact, self._scope, callee, arg_refs)
+        self._pending.append(pending)
+        self._pending_by_anchor[fact.anchor] = pending
+
+    def _callee(self, func: cst.BaseExpression) -> tuple[tuple[Any, ...] | None, str]:
+        """The reference to resolve for a callee, and how the source spells it."""
+        attrs: list[str] = []
+        node = func
+        while isinstance(node, cst.Attribute):
+            attrs.append(node.attr.value)
+            node = node.value
+        attrs.reverse()
+        tail = "".join(f".{attr}" for attr in attrs)
+        if isinstance(node, cst.Name):
+            return ("chain", node.value, tuple(attrs)), node.value + tail
+        if isinstance(node, cst.Subscript):
+            # ``create_memory_object_stream[int](5)``: the subscript does not change the callee.
+            inner, spelling = self._callee(node.value)
+            if inner is not None and inner[0] == "chain" and not attrs:
+                return inner, spelling
+            return None, spelling + "[...]" + tail
+        if isinstance(node, cst.Call):
+            _, inner_spelling = self._callee(node.func)
+            return ("expr", ("callnode", id(node)), tuple(attrs)), f"{inner_spelling}(){tail}"
+        source = self._source_of(node)
+        if source is not None and attrs:
+            return ("expr", source, tuple(attrs)), "..." + tail
+        return None, "..." + tail
+
+    # -- resolution -------------------------------------------------------------------------
+
+    def finish(self, line_count: int) -> FileFacts:
+        """Resolve every reference now that all bindings are known."""
+        facts = self.facts
+        facts.anchor_count = self._anchor
+        facts.line_count = line_count
+        for pending in self._pending:
+            self._resolve_call(pending)
+        for function, scope, decorators in self._decorators:
+            for decorator in decorators:
+                if _is_opaque_decorator(self, scope, decorator):
+                    function.opaque = True
+        for function, scope, annotation in self._returns:
+            resolved = self._annotation_type(scope, annotation)
+            if isinstance(resolved, str):
+                function.returns = resolved
+        for class_facts, scope, bases in self._bases:
+            for base in bases:
+                dotted = _dotted(base)
+                if dotted is None:
+                    continue
+                head, *attrs = dotted.split(".")
+                value = self._resolve_chain(scope, head, tuple(attrs))
+                if value is not None and value[0] == "qual":
+                    class_facts.bases.append(value[1])
+        for class_name, by_attribute in self._attribute_sources.items():
+            class_facts = facts.classes[class_name]
+            for attribute in by_attribute:
+                attribute_type = self._attribute_type(class_name, attribute)
+                if attribute_type is not None:
+                    class_facts.attribute_types[attribute] = attribute_type
+        for name, bindings in self._module_scope.bindings.items():
+            value = self._resolve_bindings(self._module_scope, name, bindings)
+            if value is not None and value[0] == "qual":
+                facts.exports[name] = value[1]
+        return facts
+
+    def _ensure_resolved(self, fact: CallFact) -> None:
+        pending = self._pending_by_anchor.get(fact.anchor)
+        if pending is not None:
+            self._resolve_call(pending)
+
+    def _resolve_call(self, pending: _PendingCall) -> None:
+        if pending.resolved:
+            return
+        pending.resolved = True
+        fact = pending.fact
+        callee = pending.callee
+        if callee is not None:
+            fact.target = self._callee_target(pending.scope, callee)
+        refs: dict[str, ArgRef] = {}
+        for key, ref in pending.arg_refs.items():
+            kind = ref[0]
+            if kind == "lambda":
+                refs[key] = ArgRef("lambda", ref[1])
+            elif kind == "chain":
+                value = self._resolve_chain(pending.scope, ref[1], ref[2])
+                if value is not None:
+                    refs[key] = ArgRef("name" if value[0] == "qual" else "type", value[1])
+            elif kind == "call":
+                inner = self._calls_by_node.get(ref[1])
+                if inner is None:
+                    continue
+                self._ensure_resolved(inner)
+                if inner.target == "functools.partial":
+                    wrapped = inner.refs.get("0") or inner.refs.get("func")
+                    if wrapped is not None:
+                        refs[key] = ArgRef("partial", wrapped.target)
+        fact.refs = refs
+
+    def _callee_target(self, scope: _Scope, callee: tuple[Any, ...]) -> str | None:
+        attrs: tuple[str, ...] = callee[2]
+        if callee[0] == "chain":
+            if not attrs:
+                value = self._resolve_chain(scope, callee[1], ())
+                if value is None:
+                    return None
+                return value[1] if value[0] == "qual" else f"{value[1]}.__call__"
+            owner = self._resolve_chain(scope, callee[1], attrs[:-1])
+        else:
+            owner_type = self._type_of(callee[1])
+            if not isinstance(owner_type, str):
+                return None
+            owner = self._walk_attributes(("inst", owner_type), attrs[:-1])
+        if owner is None:
+            return None
+        if not attrs:
+            return None
+        return catalogue.canonical(f"{owner[1]}.{attrs[-1]}")
+
+    def _resolve_chain(self, scope: _Scope, name: str, attrs: tuple[str, ...]) -> Resolved | None:
+        """Resolve ``name.attr1.attr2`` as seen from ``scope``."""
+        value = self._lookup(scope, name)
+        if value is None:
+            return None
+        return self._walk_attributes(value, attrs)
+
+    def _walk_attributes(self, value: Resolved, attrs: Sequence[str]) -> Resolved | None:
+        for attr in attrs:
+            if value[0] == "qual":
+                value = ("qual", f"{value[1]}.{attr}")
+                continue
+            attribute_type = self._instance_attribute(value[1], attr)
+            if attribute_type is not None:
+                value = ("inst", attribute_type)
+            else:
+                # A method of the instance, referenced or called.
+                value = ("qual", catalogue.canonical(f"{value[1]}.{attr}"))
+        return value
+
+    def _instance_attribute(self, type_name: str, attr: str) -> str | None:
+        known = catalogue.ATTRIBUTE_TYPES.get(f"{type_name}.{attr}")
+        if known is not None:
+            return known
+        if type_name in self.facts.classes:
+            return self._attribute_type(type_name, attr)
+        return None
+
+    def _attribute_type(self, class_name: str, attr: str) -> str | None:
+        key = (class_name, attr)
+        if key in self._attribute_memo:
+            return self._attribute_memo[key]
+        self._attribute_memo[key] = None  # guards against cycles
+        found: set[str] = set()
+        for _scope, source in self._attribute_sources.get(class_name, {}).get(attr, ()):
+            if source[0] == "none":
+                continue
+            resolved = self._type_of(source)
+            if not isinstance(resolved, str):
+                found.add("")
+                break
+            found.add(resolved)
+        result = found.pop() if len(found) == 1 else None
+        result = result or None
+        self._attribute_memo[key] = result
+        return result
+
+    def _lookup(self, scope: _Scope, name: str) -> Resolved | None:
+        current: _Scope | None = scope
+        first = True
+        if name in scope.declared_global:
+            current = self._module_scope
+        while current is not None:
+            # Class bodies are not visible from the functions nested in them.
+            if current.kind != "class" or first:
+                bindings = current.bindings.get(name)
+                if bindings is not None:
+                    return self._resolve_bindings(current, name, bindings)
+            first = False
+            current = current.parent
+        if name in _BUILTIN_NAMES:
+            return ("qual", f"builtins.{name}")
+        return None
+
+    def _resolve_bindings(
+        self, scope: _Scope, name: str, bindings: list[Binding]
+    ) -> Resolved | None:
+        key = (id(scope), name)
+        if key in self._resolving:
+            return None  # ``a = b`` and ``b = a``: no answer rather than a loop
+        self._resolving.add(key)
+        try:
+            return self._resolve_binding_list(scope, name, bindings)
+        finally:
+            self._resolving.discard(key)
+
+    def _resolve_binding_list(
+        self, scope: _Scope, name: str, bindings: list[Binding]
+    ) -> Resolved | None:
+        results: set[Resolved] = set()
+        for binding in bindings:
+            kind = binding[0]
+            if kind in ("import", "def", "class"):
+                results.add(("qual", binding[1]))
+            elif kind == "value":
+                source = binding[1]
+                if source[0] == "none":
+                    continue
+                if source[0] == "ref":
+                    if source[1] is scope and source[2] == name:
+                        return None  # ``x = x.y``: give up rather than loop
+                    resolved = self._resolve_chain(source[1], source[2], source[3])
+                    if resolved is None:
+                        return None
+                    results.add(resolved)
+                    continue
+                if source[0] == "self":
+                    results.add(("inst", source[1]))
+                    continue
+                type_name = self._type_of(source)
+                if not isinstance(type_name, str):
+                    return None
+                results.add(("inst", type_name))
+            else:
+                return None
+            if len(results) > 1:
+                return None
+        return results.pop() if len(results) == 1 else None
+
+    def _type_of(self, source: TypeSource | None) -> str | tuple[str, ...] | None:
+        if source is None:
+            return None
+        key = id(source)
+        if key in self._type_memo:
+            return self._type_memo[key]
+        if key in self._in_progress:
+            return None
+        self._in_progress.add(key)
+        try:
+            result = self._compute_type(source)
+        finally:
+            self._in_progress.discard(key)
+        self._type_memo[key] = result
+        return result
+
+    def _compute_type(self, source: TypeSource) -> str | tuple[str, ...] | None:
+        kind = source[0]
+        if kind == "type" or kind == "self":
+            return str(source[1])
+        if kind in ("callnode", "awaitnode"):
+            fact = self._calls_by_node.get(source[1])
+            if fact is None:
+                return None
+            self._ensure_resolved(fact)
+            if fact.target is None:
+                return None
+            if kind == "awaitnode":
+                return catalogue.AWAIT_RETURNS.get(fact.target)
+            return self._call_result(fact.target)
+        if kind == "ref":
+            value = self._resolve_chain(source[1], source[2], source[3])
+            return value[1] if value is not None and value[0] == "inst" else None
+        if kind == "ann":
+            return self._annotation_type(source[1], source[2])
+        if kind == "item":
+            inner = self._type_of(source[1])
+            if isinstance(inner, tuple) and source[2] < len(inner):
+                return inner[source[2]]
+            return None
+        if kind == "enter":
+            inner_source = source[1]
+            inner = self._type_of(inner_source)
+            if inner_source[0] == "callnode":
+                fact = self._calls_by_node.get(inner_source[1])
+                if fact is not None and fact.target in catalogue.ENTER_RETURNS:
+                    return catalogue.ENTER_RETURNS[fact.target]
+            return inner if isinstance(inner, str) else None
+        if kind == "attrs":
+            inner = self._type_of(source[1])
+            if not isinstance(inner, str):
+                return None
+            walked = self._walk_attributes(("inst", inner), source[2])
+            return walked[1] if walked is not None and walked[0] == "inst" else None
+        if kind == "div":
+            inner = self._type_of(source[1])
+            return "pathlib.Path" if inner == "pathlib.Path" else None
+        return None
+
+    def _call_result(self, target: str) -> str | tuple[str, ...] | None:
+        known = catalogue.RETURNS.get(target)
+        if known is not None:
+            return known
+        if target in self.facts.classes:
+            return target
+        function = self.facts.functions.get(target)
+        if function is not None:
+            return function.returns
+        last = target.rpartition(".")[2]
+        if last[:1].isupper() and not last.isupper():
+            # An external CapWords name called: a class, so the value is an instance.
+            return target
+        return None
+
+    def _annotation_type(
+        self, scope: _Scope, node: cst.BaseExpression
+    ) -> str | tuple[str, ...] | None:
+        if isinstance(node, cst.Subscript):
+            base = _dotted(node.value)
+            if base is not None and base.rpartition(".")[2] in (
+                "Optional",
+                "Annotated",
+                "Final",
+                "ClassVar",
+            ):
+                first = node.slice[0].slice if node.slice else None
+                if isinstance(first, cst.Index):
+                    return self._annotation_type(scope, first.value)
+                return None
+            return self._annotation_type(scope, node.value)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            left, right = node.left, node.right
+            if isinstance(left, cst.Name) and left.value == "None":
+                return self._annotation_type(scope, right)
+            if isinstance(right, cst.Name) and right.value == "None":
+                return self._annotation_type(scope, left)
+            return None
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        head, *attrs = dotted.split(".")
+        value = self._resolve_chain(scope, head, tuple(attrs))
+        if value is None or value[0] != "qual":
+            return None
+        return catalogue.canonical(value[1])
+
+
+def _method_kind(node: cst.FunctionDef) -> str:
+    for decorator in node.decorators:
+        expression = decorator.decorator
+        if isinstance(expression, cst.Name):
+            if expression.value == "staticmethod":
+                return "static"
+            if expression.value == "classmethod":
+                return "classmethod"
+    return "method"
+
+
+def _is_opaque_decorator(
+    extractor: Extractor, scope: _Scope, decorator: cst.BaseExpression
+) -> bool:
+    if isinstance(decorator, cst.Call):
+        decorator = decorator.func
+    dotted = _dotted(decorator)
+    if dotted is None:
+        return False
+    head, *attrs = dotted.split(".")
+    if attrs and attrs[-1] in ("setter", "getter", "deleter", "register"):
+        return True
+    value = extractor._resolve_chain(scope, head, tuple(attrs))
+    return value is not None and value[0] == "qual" and value[1] in catalogue.OPAQUE_DECORATORS
+
+
+_Handler = Callable[[Extractor, Any], None]
+_VISIT: dict[type[cst.CSTNode], _Handler] = {
+    cst.FunctionDef: Extractor.visit_FunctionDef,
+    cst.Lambda: Extractor.visit_Lambda,
+    cst.ClassDef: Extractor.visit_ClassDef,
+    cst.ListComp: Extractor._enter_comprehension,
+    cst.SetComp: Extractor._enter_comprehension,
+    cst.DictComp: Extractor._enter_comprehension,
+    cst.GeneratorExp: Extractor._enter_comprehension,
+    cst.CompFor: Extractor.visit_CompFor,
+    cst.For: Extractor.visit_For,
+    cst.While: Extractor.visit_While,
+    cst.BinaryOperation: Extractor.visit_BinaryOperation,
+    cst.AugAssign: Extractor.visit_AugAssign,
+    cst.Yield: Extractor.visit_Yield,
+    cst.Await: Extractor.visit_Await,
+    cst.Expr: Extractor.visit_Expr,
+    cst.Return: Extractor.visit_Return,
+    cst.Arg: Extractor.visit_Arg,
+    cst.Assign: Extractor.visit_Assign,
+    cst.AnnAssign: Extractor.visit_AnnAssign,
+    cst.NamedExpr: Extractor.visit_NamedExpr,
+    cst.ExceptHandler: Extractor.visit_ExceptHandler,
+    cst.Global: Extractor.visit_Global,
+    cst.Nonlocal: Extractor.visit_Nonlocal,
+    cst.Name: Extractor.visit_Name,
+    cst.Import: Extractor.visit_Import,
+    cst.ImportFrom: Extractor.visit_ImportFrom,
+    cst.With: Extractor.visit_With,
+    cst.WithItem: Extractor.visit_WithItem,
+    cst.Call: Extractor.visit_Call,
+}
+_LEAVE: dict[type[cst.CSTNode], _Handler] = {
+    cst.ListComp: Extractor._leave_comprehension,
+    cst.SetComp: Extractor._leave_comprehension,
+    cst.DictComp: Extractor._leave_comprehension,
+    cst.GeneratorExp: Extractor._leave_comprehension,
+}
+_ENTER_BODY: dict[type[cst.CSTNode], _Handler] = {
+    cst.FunctionDef: Extractor.enter_FunctionDef_body,
+    cst.Lambda: Extractor.enter_Lambda_body,
+    cst.ClassDef: Extractor.enter_ClassDef_body,
+}
+_LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
+    cst.FunctionDef: Extractor.leave_FunctionDef_body,
+    cst.Lambda: Extractor.leave_Lambda_body,
+    cst.ClassDef: Extractor.leave_ClassDef_body,
+}
+
+
+def extract(module_tree: cst.Module, module: str, is_package: bool, line_count: int) -> FileFacts:
+    """Walk a parsed module once and return its facts."""
+    extractor = Extractor(module, is_package)
+    module_tree.visit(extractor)
+    return extractor.finish(line_count)
+
+
+__all__ = ["Extractor", "extract"]

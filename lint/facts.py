@@ -1,0 +1,136 @@
+"""What one file tells the rules: the facts extracted from it in a single pass.
+
+Every rule works from these facts, never from the syntax tree, so a file is parsed and
+walked once however many rules run, the facts of an unchanged file come from the cache,
+and rules can look at other modules of the project through the index.
+
+Positions are not part of the facts: computing them costs more than parsing, and only the
+few nodes that end up in a finding need one. Each call and ``with`` item gets an *anchor*,
+its rank in a pre-order walk of the tree, and :mod:`concurrency_lint.locate` turns the
+anchors of findings into lines and columns afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: How the value of a call is used by the code around it.
+AWAITED = "awaited"
+DROPPED = "dropped"  # an expression statement: the result is thrown away
+STORED = "stored"  # assigned to a plain local name (see ``CallFact.var``)
+RETURNED = "returned"
+ARGUMENT = "argument"
+OTHER = "other"
+
+#: A literal argument value kept for the few checks that depend on one
+#: (``lock.acquire(blocking=False)`` does not block).
+Literal = bool | int | float | str | None
+
+
+@dataclass(slots=True)
+class ArgRef:
+    """A callable handed to a call as an argument, for the thread-offload rules.
+
+    ``kind`` is ``"name"`` (``target`` is the resolved qualified name), ``"lambda"``
+    (``target`` names the lambda's function facts), ``"partial"`` (``target`` is what
+    ``functools.partial`` wraps) or ``"type"`` (``target`` is the type of the value, used
+    for the executor argument of ``run_in_executor``).
+    """
+
+    kind: str
+    target: str
+
+
+@dataclass(slots=True)
+class CallFact:
+    """One call (or one ``with`` item on a lock-like object) in the file."""
+
+    anchor: int
+    #: Fully qualified callee: ``time.sleep``, ``queue.Queue.get``, ``shop.db.insert``,
+    #: ``builtins.open``. ``None`` when the name does not resolve.
+    target: str | None
+    #: Source spelling of the callee, for messages: ``nap``, ``self.fetch``, ``q.get``.
+    spelling: str
+    #: Qualified name of the enclosing function (the module name at module level).
+    owner: str
+    #: True when the call runs directly in the body of an ``async def``: not in a nested
+    #: ``def`` or ``lambda``.
+    in_async: bool
+    usage: str = OTHER
+    #: The local name the result is stored in, when ``usage`` is ``STORED``.
+    var: str | None = None
+    #: True when that local name is never read anywhere in the enclosing function.
+    var_unused: bool = False
+    #: True for a ``with`` item rather than a call; ``target`` is then ``Type.__enter__``.
+    is_with: bool = False
+    #: Literal arguments: keys are ``"0"``, ``"1"`` for positions, or keyword names.
+    literals: dict[str, Literal] = field(default_factory=dict)
+    #: Callables and typed values among the arguments, keyed like ``literals``.
+    refs: dict[str, ArgRef] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FunctionFacts:
+    """A ``def``, ``async def`` or ``lambda``."""
+
+    qualname: str
+    name: str
+    is_async: bool
+    #: Contains ``yield``: calling it makes a generator, never a coroutine.
+    is_generator: bool = False
+    #: Decorated with something that changes what a call returns (``asynccontextmanager``,
+    #: ``property``, ``overload``, ...): calls to it are not judged.
+    opaque: bool = False
+    #: Defined twice with different kinds (``def`` here, ``async def`` there).
+    ambiguous: bool = False
+    #: Indices into ``FileFacts.calls`` of the calls made directly in its body.
+    calls: list[int] = field(default_factory=list)
+    has_loop: bool = False
+    has_arithmetic: bool = False
+    #: ``await``, ``with``, ``global`` state and the like: not pure computation.
+    has_side_effects: bool = False
+    #: Type of the return annotation, when it names one.
+    returns: str | None = None
+
+
+@dataclass(slots=True)
+class ClassFacts:
+    """A class: where its methods are and what its attributes hold."""
+
+    qualname: str
+    bases: list[str] = field(default_factory=list)
+    methods: dict[str, str] = field(default_factory=dict)
+    #: ``self.lock = threading.Lock()`` gives ``{"lock": "threading.Lock"}``.
+    attribute_types: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ParseError:
+    """Why a file could not be analysed (reported as CC000)."""
+
+    message: str
+    line: int
+    column: int
+
+
+@dataclass(slots=True)
+class FileFacts:
+    """Everything the rules and the project index need from one file."""
+
+    module: str
+    is_package: bool
+    error: ParseError | None = None
+    #: Async frameworks imported by the file: ``asyncio``, ``trio``, ``anyio``.
+    frameworks: set[str] = field(default_factory=set)
+    #: Module-level names and what they refer to, for resolving re-exports across modules.
+    exports: dict[str, str] = field(default_factory=dict)
+    #: Modules imported with ``from m import *``.
+    star_imports: list[str] = field(default_factory=list)
+    #: Every module named by an import in the file.
+    imported_modules: set[str] = field(default_factory=set)
+    functions: dict[str, FunctionFacts] = field(default_factory=dict)
+    classes: dict[str, ClassFacts] = field(default_factory=dict)
+    calls: list[CallFact] = field(default_factory=list)
+    #: Total number of anchors, a cheap consistency check for the locator.
+    anchor_count: int = 0
+    line_count: int = 0

@@ -1,0 +1,290 @@
+"""The whole project at once: every module's functions and classes by qualified name.
+
+Built from the facts of every file under the linted roots, the index answers the questions
+a single file cannot: is ``insert`` (imported from ``shop.db``) a coroutine function, does
+``backoff`` (a sync helper two modules away) end up calling ``time.sleep``, is the function
+handed to ``asyncio.to_thread`` pure computation. Re-exports (``from .db import insert`` in
+a package ``__init__``) and inherited methods resolve. Every recursive question terminates
+on cycles, and every answer is computed at most once per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from concurrency_lint import catalogue
+from concurrency_lint.catalogue import Blocking
+from concurrency_lint.facts import CallFact, ClassFacts, FileFacts, FunctionFacts
+
+_MAX_ALIAS_HOPS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Located:
+    """A function of the project and the file it lives in."""
+
+    path: str
+    file: FileFacts
+    function: FunctionFacts
+
+
+@dataclass(frozen=True, slots=True)
+class ChainStep:
+    """One call on the way from async code to a blocking call."""
+
+    function: str  # qualified name of the sync function making the call
+    path: str
+    call: CallFact
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingChain:
+    """How a call into the project's own code ends up blocking."""
+
+    steps: tuple[ChainStep, ...]  # the last step's call is the blocking one
+    entry: Blocking
+    leaf: str  # qualified name of the blocking callee
+
+    def describe(self, where: str) -> str:
+        """``backoff -> time.sleep at shop/helpers.py:6`` (``where`` is the location)."""
+        names = [step.function.rpartition(".")[2] for step in self.steps]
+        return " -> ".join([*names, self.leaf]) + f" at {where}"
+
+
+class ProjectIndex:
+    """Qualified names of the whole project, resolved across modules."""
+
+    def __init__(
+        self,
+        files: Iterable[tuple[str, FileFacts]],
+        *,
+        extra_blocking: Mapping[str, Blocking] | None = None,
+        extra_coroutines: Iterable[str] = (),
+    ) -> None:
+        self.modules: dict[str, tuple[str, FileFacts]] = {}
+        self.functions: dict[str, Located] = {}
+        self.classes: dict[str, ClassFacts] = {}
+        self.extra_blocking: Mapping[str, Blocking] = extra_blocking or {}
+        self.extra_coroutines = frozenset(extra_coroutines)
+        for path, facts in files:
+            self.add(path, facts)
+        self._resolved: dict[str, str] = {}
+        self._chains: dict[str, BlockingChain | None] = {}
+        self._pure: dict[str, bool] = {}
+
+    def add(self, path: str, facts: FileFacts) -> None:
+        """Add one module (later additions of the same module name win)."""
+        if facts.error is not None:
+            return
+        self.modules[facts.module] = (path, facts)
+        for qualname, function in facts.functions.items():
+            self.functions[qualname] = Located(path, facts, function)
+        self.classes.update(facts.classes)
+
+    # -- names --------------------------------------------------------------------------
+
+    def resolve(self, target: str) -> str:
+        """Follow re-exports and inheritance to where a name is defined.
+
+        ``shop.insert`` becomes ``shop.db.insert`` when ``shop/__init__.py`` imports it from
+        ``.db``; ``shop.Child.save`` becomes ``shop.Base.save`` when only the base defines it.
+        Names outside the project come back unchanged.
+        """
+        cached = self._resolved.get(target)
+        if cached is not None:
+            return cached
+        result = target
+        for _ in range(_MAX_ALIAS_HOPS):
+            step = self._resolve_once(result)
+            if step is None or step == result:
+                break
+            result = step
+        self._resolved[target] = result
+        return result
+
+    def _resolve_once(self, target: str) -> str | None:
+        if target in self.functions or target in self.classes:
+            return target
+        owner, _, member = target.rpartition(".")
+        if not owner:
+            return None
+        if owner in self.classes:
+            return self._method(owner, member, set())
+        module = self.modules.get(owner)
+        if module is not None:
+            facts = module[1]
+            exported = facts.exports.get(member)
+            if exported is not None and exported != target:
+                return exported
+            for star in facts.star_imports:
+                star_module = self.modules.get(star)
+                if star_module is not None and member in star_module[1].exports:
+                    return star_module[1].exports[member]
+            return None
+        # ``pkg.mod.Class.method`` where ``pkg.mod.Class`` is itself a re-export.
+        resolved_owner = self.resolve(owner)
+        if resolved_owner != owner:
+            return f"{resolved_owner}.{member}"
+        return None
+
+    def _method(self, class_name: str, member: str, seen: set[str]) -> str | None:
+        if class_name in seen:
+            return None
+        seen.add(class_name)
+        facts = self.classes.get(class_name)
+        if facts is None:
+            return None
+        method = facts.methods.get(member)
+        if method is not None:
+            return method
+        for base in facts.bases:
+            base = self.resolve(base)
+            found = self._method(base, member, seen)
+            if found is not None:
+                return found
+        return None
+
+    def function(self, target: str) -> Located | None:
+        """The project function a callee names, if it is one."""
+        return self.functions.get(self.resolve(target))
+
+    def constructor(self, target: str) -> Located | None:
+        """``__init__`` of the project class a callee names, if it is one."""
+        resolved = self.resolve(target)
+        if resolved not in self.classes:
+            return None
+        method = self._method(resolved, "__init__", set())
+        return self.functions.get(method) if method is not None else None
+
+    def is_project_name(self, target: str) -> bool:
+        resolved = self.resolve(target)
+        return resolved in self.functions or resolved in self.classes
+
+    # -- questions the rules ask ------------------------------------------------------------
+
+    def is_coroutine_function(self, target: str) -> bool:
+        """Whether calling ``target`` returns a coroutine that must be awaited."""
+        if target in catalogue.COROUTINE_FUNCTIONS or target in self.extra_coroutines:
+            return True
+        located = self.function(target)
+        if located is None:
+            return False
+        function = located.function
+        return (
+            function.is_async
+            and not function.is_generator
+            and not function.opaque
+            and not function.ambiguous
+        )
+
+    def blocking_entry(self, target: str) -> Blocking | None:
+        """The catalogue (or configuration) entry of a directly blocking callee."""
+        entry = self.extra_blocking.get(target)
+        if entry is not None:
+            return entry
+        return catalogue.blocking_entry(target)
+
+    def blocking_chain(self, target: str) -> BlockingChain | None:
+        """How calling the project's sync function ``target`` blocks, if it does.
+
+        The shortest chain of calls through the project's own sync functions that ends in
+        a blocking call. Cycles and recursion terminate: a function being examined counts
+        as not blocking while its callees are looked at.
+        """
+        located = self.function(target) or self.constructor(target)
+        if located is None:
+            return None
+        return self._chain_of(located)
+
+    def _chain_of(self, located: Located) -> BlockingChain | None:
+        qualname = located.function.qualname
+        if qualname in self._chains:
+            return self._chains[qualname]
+        self._chains[qualname] = None  # in progress: cycles end here
+        function = located.function
+        if function.is_async or function.is_generator or function.opaque:
+            return None
+        best: BlockingChain | None = None
+        calls = located.file.calls
+        for index in function.calls:
+            call = calls[index]
+            if call.target is None:
+                continue
+            step = ChainStep(qualname, located.path, call)
+            entry = self.blocking_entry(call.target)
+            if entry is not None and not is_nonblocking(call, entry):
+                best = BlockingChain((step,), entry, call.target)
+                break  # a direct blocking call is as short as a chain gets
+            callee = self.function(call.target) or self.constructor(call.target)
+            if callee is None or callee.function.qualname == qualname:
+                continue
+            sub = self._chain_of(callee)
+            if sub is not None and (best is None or len(sub.steps) + 1 < len(best.steps)):
+                best = BlockingChain((step, *sub.steps), sub.entry, sub.leaf)
+        self._chains[qualname] = best
+        return best
+
+    def is_cpu_bound(self, located: Located) -> bool:
+        """Whether a function is pure-Python computation: loops doing arithmetic, nothing else.
+
+        Every call it makes must itself be pure computation (builtins, ``math``, container
+        methods, or project functions that are pure in turn). A call to anything else
+        (I/O, a blocking call, a C extension that may release the GIL such as hashlib, zlib
+        or numpy, or a name we cannot resolve) makes it not CPU-bound.
+        """
+        function = located.function
+        if not (function.has_arithmetic and (function.has_loop or self._recursive(located))):
+            return False
+        return self._is_pure(located)
+
+    def _recursive(self, located: Located) -> bool:
+        own = located.function.qualname
+        calls = located.file.calls
+        return any(calls[index].target == own for index in located.function.calls)
+
+    def _is_pure(self, located: Located) -> bool:
+        function = located.function
+        qualname = function.qualname
+        if qualname in self._pure:
+            return self._pure[qualname]
+        self._pure[qualname] = True  # in progress: recursion is pure if the rest is
+        pure = not (
+            function.is_async
+            or function.is_generator
+            or function.has_side_effects
+            or function.opaque
+        )
+        if pure:
+            calls = located.file.calls
+            for index in function.calls:
+                call = calls[index]
+                if call.is_with:
+                    pure = False
+                    break
+                if call.target == qualname:
+                    continue
+                method = call.spelling.rpartition(".")[2] if "." in call.spelling else ""
+                if catalogue.is_pure_call(call.target, method):
+                    continue
+                callee = self.function(call.target) if call.target else None
+                if callee is None or not self._is_pure(callee):
+                    pure = False
+                    break
+        self._pure[qualname] = pure
+        return pure
+
+
+def is_nonblocking(call: CallFact, entry: Blocking) -> bool:
+    """Whether the literal arguments make a blocking call return at once."""
+    literals = call.literals
+    for key, value in entry.nonblocking:
+        if key not in literals:
+            continue
+        actual = literals[key]
+        if isinstance(value, bool):
+            if actual is value:
+                return True
+        elif not isinstance(actual, bool) and actual == value:
+            return True
+    return False
