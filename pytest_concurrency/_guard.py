@@ -99,6 +99,8 @@ class Guard:
         self.fixture_owners: dict[object, Owner] = {}
         self._errors_reported = 0
         self._started = False
+        # (threshold, leak kinds, marker problem) of the test being run, read at its setup.
+        self._marker_settings: tuple[float, frozenset[str], str] | None = None
 
     # --- session -----------------------------------------------------------------------------
 
@@ -141,20 +143,24 @@ class Guard:
             self._deliver(item, when, findings, passed)
 
     def _begin(self, item: pytest.Item, when: str) -> str:
-        hooks.refresh()
         problem = ""
-        try:
-            threshold = threshold_for(item, self.settings.loop_lag_ms)
-            kinds = leak_kinds_for(item, self.settings.leak_kinds)
-        except MarkerError as exc:
-            problem, threshold, kinds = str(exc), math.inf, frozenset()
+        if when == "setup" or self._marker_settings is None:
+            try:
+                self._marker_settings = (
+                    threshold_for(item, self.settings.loop_lag_ms),
+                    leak_kinds_for(item, self.settings.leak_kinds),
+                    "",
+                )
+            except MarkerError as exc:
+                self._marker_settings = (math.inf, frozenset(), str(exc))
+        threshold, kinds, problem = self._marker_settings
         if self.settings.lag_enabled:
             self.listener.set_threshold(threshold)
         self.phase = Phase(item, when)
         if when == "setup" and self.settings.leak_kinds:
             self.test_owner = Owner(f"test {item.nodeid}", kinds=kinds)
             _ownership.push(self.test_owner)
-        return problem
+        return problem if when == "setup" else ""
 
     def _end(self, item: pytest.Item, when: str) -> list[Finding]:
         phase, self.phase = self.phase, None
@@ -165,8 +171,10 @@ class Guard:
             report = _leaks.check(owner, self.settings.leak_grace_ms, self.allow)
             if report is not None:
                 findings.append(report)
-        if self.settings.lag_enabled and when == "teardown":
-            self.listener.set_threshold(self.settings.loop_lag_ms)
+        if when == "teardown":
+            self._marker_settings = None
+            if self.settings.lag_enabled:
+                self.listener.set_threshold(self.settings.loop_lag_ms)
         return findings
 
     def _deliver(self, item: pytest.Item, when: str, findings: list[Finding], passed: bool) -> None:

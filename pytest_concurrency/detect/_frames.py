@@ -15,7 +15,7 @@ import sys
 import sysconfig
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import FrameType
+from types import CodeType, FrameType
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -138,13 +138,47 @@ def walk(frame: FrameType | None, limit: int = 200) -> Stack:
     return tuple(out)
 
 
+_LIBRARY, _USER, _RUNNER = 0, 1, 2
+_code_kind: dict[CodeType, int] = {}
+
+
+def _kind_of(code: CodeType) -> int:
+    kind = _code_kind.get(code)
+    if kind is None:
+        filename = code.co_filename
+        if is_user_file(filename):
+            kind = _USER
+        elif _runner_prefixes() and filename.startswith(_runner_prefixes()):
+            kind = _RUNNER
+        else:
+            kind = _LIBRARY
+        _code_kind[code] = kind
+    return kind
+
+
+_runner_prefix_cache: tuple[str, ...] | None = None
+
+
+def _runner_prefixes() -> tuple[str, ...]:
+    """Where a test runner's own frames live (pluggy): user code never lies beyond them."""
+    global _runner_prefix_cache
+    if _runner_prefix_cache is None:
+        module = sys.modules.get("pluggy")
+        path = getattr(module, "__file__", None)
+        if path is None:
+            return ()
+        _runner_prefix_cache = (os.path.dirname(os.path.abspath(path)) + os.sep,)
+    return _runner_prefix_cache
+
+
 def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
     """The innermost *user* frame calling us, skipping ``skip`` frames of our own.
 
     Used at creation time (``create_task``, ``Thread.start``, ``Popen``): a short walk
-    outwards that stops at the first frame of user code. Returns the location and whether it
-    is user code; when no user frame is found within ``limit`` frames, the innermost frame
-    outside this plugin is returned with ``False``.
+    outwards that stops at the first frame of user code, and gives up at the test runner's
+    own frames (pluggy), beyond which there is no code of the test. Returns the location and
+    whether it is user code; when there is none, the innermost frame outside this plugin is
+    returned with ``False``.
     """
     try:
         frame: FrameType | None = sys._getframe(skip + 1)
@@ -154,11 +188,13 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
     depth = 0
     while frame is not None and depth < limit:
         code = frame.f_code
-        filename = code.co_filename
-        if is_user_file(filename):
-            return Location(filename, frame.f_lineno or code.co_firstlineno, code.co_name), True
-        if fallback is None and not filename.startswith(_PACKAGE_PREFIX):
-            fallback = Location(filename, frame.f_lineno or code.co_firstlineno, code.co_name)
+        kind = _kind_of(code)
+        if kind == _USER:
+            return Location(code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name), True
+        if kind == _RUNNER:
+            break
+        if fallback is None and not code.co_filename.startswith(_PACKAGE_PREFIX):
+            fallback = Location(code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name)
         frame = frame.f_back
         depth += 1
     return fallback, False

@@ -61,8 +61,10 @@ class LagListener:
         self.on_event: Callable[[LoopBlocked], None] | None = None
 
     def set_threshold(self, threshold_ms: float) -> None:
-        self.threshold_s = _to_seconds(threshold_ms)
-        _recompute()
+        threshold_s = _to_seconds(threshold_ms)
+        if threshold_s != self.threshold_s:
+            self.threshold_s = threshold_s
+            _recompute()
 
     def accept(self, event: LoopBlocked) -> None:
         if self.on_event is not None:
@@ -143,8 +145,10 @@ class StepMonitor:
         self.describe = describe
 
     def register(self) -> None:
+        was_idle = not active
         active[self.key] = self
-        _watchdog_poke()
+        if was_idle:
+            _watchdog_poke()
 
     def unregister(self) -> None:
         if active.get(self.key) is self:
