@@ -80,3 +80,30 @@ def test_nothing_is_left_after_a_failing_or_interrupted_test(pytester, body):
     assert state["open_ports"] == []
     assert state["threads"] == []
     assert state["children"] == []
+
+
+def test_workers_stop_when_their_server_process_dies():
+    """A server killed outright (SIGKILL, OOM) leaves no orphaned worker behind."""
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    from pytest_concurrency.serve import ServerStopError, start_server
+
+    server = start_server("fixtures.serve.clean_io:handle", "processes", isolated=True, workers=2)
+    parent, *workers = server.pids
+    assert len(workers) == 2
+    os.kill(parent, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(psutil.pid_exists(pid) for pid in workers):
+        time.sleep(0.05)
+    alive = [
+        pid
+        for pid in workers
+        if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    ]
+    with pytest.raises(ServerStopError, match="did not stop cleanly"):
+        server.stop()
+    assert alive == []

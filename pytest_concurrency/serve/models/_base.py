@@ -82,12 +82,15 @@ class Engine(abc.ABC):
     ``start()`` returns once the server accepts connections; ``stop()`` closes the listener
     and every connection, waits for in-flight handlers up to ``shutdown_timeout`` and raises
     :class:`ServerStopError` naming whatever is still running. Engines own the listener.
+    Without a listener (``None``) an engine serves only connections handed to ``adopt()``.
     """
 
     kinds: ClassVar[frozenset[HandlerKind]]
     """The handler kinds this model runs."""
 
-    def __init__(self, name: str, app: App, listener: socket.socket, options: ServeOptions):
+    def __init__(
+        self, name: str, app: App, listener: socket.socket | None, options: ServeOptions
+    ) -> None:
         self.name = name
         self.app = app
         self.listener = listener
@@ -103,6 +106,17 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def stop(self) -> None: ...
+
+    @property
+    def bound_listener(self) -> socket.socket:
+        """The listener, for models that always accept themselves."""
+        if self.listener is None:
+            raise ServerStartError(f"the {self.name} model needs a listening socket")
+        return self.listener
+
+    def adopt(self, sock: socket.socket) -> None:
+        """Serve a connection accepted elsewhere (the ``processes`` model's workers)."""
+        raise NotImplementedError(f"the {self.name} engine cannot adopt connections")
 
     def loop_lag_max_ms(self) -> float | None:
         """Largest loop lag since the last :meth:`reset_peaks`, if the model has a loop."""

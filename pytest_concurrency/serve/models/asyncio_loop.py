@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import socket
 import sys
 import threading
 import traceback
@@ -210,6 +211,7 @@ class AsyncioEngine(Engine):
         self._stop_problem: str | None = None
         self._protocols: set[_HttpProtocol] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._adopting: set[asyncio.Task[Any]] = set()
         self._lag_max = 0.0
         self._call: Callable[[Request], Awaitable[Any]] = self.app.handler
 
@@ -267,9 +269,11 @@ class AsyncioEngine(Engine):
         self._loop = loop
         self._stop_future = loop.create_future()
         self.prepare(loop)
-        server = await loop.create_server(
-            lambda: _HttpProtocol(self, loop), sock=self.listener, backlog=self.options.backlog
-        )
+        server = None
+        if self.listener is not None:
+            server = await loop.create_server(
+                lambda: _HttpProtocol(self, loop), sock=self.listener, backlog=self.options.backlog
+            )
         ticker = loop.create_task(self._tick(loop))
         # anyio imports its backend on first use (tens of ms): do it now, not in a request.
         await anyio.lowlevel.checkpoint()
@@ -277,7 +281,8 @@ class AsyncioEngine(Engine):
         try:
             await self._stop_future
         finally:
-            server.close()
+            if server is not None:
+                server.close()
             for protocol in list(self._protocols):
                 protocol.abort()
             tasks = [task for task in self._tasks if not task.done()]
@@ -305,6 +310,31 @@ class AsyncioEngine(Engine):
             lag = clock() - started - interval
             if lag > self._lag_max:
                 self._lag_max = lag
+
+    def adopt(self, sock: socket.socket) -> None:
+        """Serve a connection accepted elsewhere (thread-safe)."""
+        loop = self._loop
+        if loop is None:
+            sock.close()
+            return
+        try:
+            loop.call_soon_threadsafe(self._adopt, sock)
+        except RuntimeError:  # the loop has closed
+            sock.close()
+
+    def _adopt(self, sock: socket.socket) -> None:
+        loop = self._loop
+        assert loop is not None
+        task = loop.create_task(
+            loop.connect_accepted_socket(lambda: _HttpProtocol(self, loop), sock)
+        )
+        self._adopting.add(task)
+        task.add_done_callback(self._adopted)
+
+    def _adopted(self, task: asyncio.Task[Any]) -> None:
+        self._adopting.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            pass  # the client was gone before we could serve it
 
     def _request_stop(self) -> None:
         future = self._stop_future

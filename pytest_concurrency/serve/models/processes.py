@@ -1,21 +1,27 @@
-"""``processes``: N forked worker processes accept from one shared listening socket.
+"""``processes``: N forked worker processes, each a whole server with its own GIL.
 
-Each worker runs a whole server of its own: thread per connection for a sync handler, an
-asyncio loop for an async one. The kernel hands each new connection to one worker, so N
-workers use N cores for CPU-bound handlers, each with its own GIL. The parent talks to each
-worker over a pipe (stats, stop); a worker whose pipe closes (the parent died) stops too.
+Each worker runs thread per connection for a sync handler, or an asyncio loop for an async
+one. The parent accepts every connection and hands it to the next worker in turn over a Unix
+socket (``SCM_RIGHTS``), as Node's cluster module does: with a listening socket shared by all
+workers, whichever worker wakes first takes a whole burst of connections and the others idle,
+which on a busy machine leaves most of the work on one core. The parent talks to each worker
+over a pipe (stats, stop); a worker whose pipe closes (the parent died) stops too.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
+import selectors
 import signal
 import socket
+import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar
 
@@ -27,6 +33,7 @@ from pytest_concurrency.serve.models._base import (
     ServerStartError,
     ServerStopError,
 )
+from pytest_concurrency.serve.models.threads import accept_ready
 
 __all__ = ["ProcessesEngine", "fork_context", "quiet_fork_warning"]
 
@@ -57,17 +64,47 @@ def quiet_fork_warning() -> Iterator[None]:
         yield
 
 
+def _receive_connections(engine: Engine, channel: socket.socket) -> None:
+    """Worker side: serve every connection the parent sends, until the channel closes."""
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(channel, 1, 1)
+        except OSError:
+            return
+        if not message:
+            return
+        for fd in fds:
+            engine.adopt(socket.socket(fileno=fd))
+
+
 def _worker_main(
-    inner: type[Engine], app: App, listener: socket.socket, options: ServeOptions, pipe: _Pipe
+    inner: type[Engine],
+    app: App,
+    options: ServeOptions,
+    channel: socket.socket,
+    pipe: _Pipe,
+    inherited: list[Any],
 ) -> None:
     # Ctrl-C reaches the whole process group: let the parent stop us in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    engine = inner("processes", app, listener, options)
+    # Close what fork copied from the parent: the listener, the other workers' pipes and our
+    # own pipe's parent end (kept open here, it would hide the parent's death from us).
+    for resource in inherited:
+        with contextlib.suppress(OSError):
+            resource.close()
+    engine = inner("processes", app, None, options)
     try:
         engine.start()
     except BaseException as error:
         pipe.send(("error", f"{type(error).__name__}: {error}"))
         return
+    receiver = threading.Thread(
+        target=_receive_connections,
+        args=(engine, channel),
+        name=engine.thread_name("receiver"),
+        daemon=True,
+    )
+    receiver.start()
     pipe.send(("ready", os.getpid()))
     try:
         while True:
@@ -83,25 +120,32 @@ def _worker_main(
             else:
                 break
     finally:
+        with contextlib.suppress(OSError):
+            channel.shutdown(socket.SHUT_RDWR)
+        receiver.join(5.0)
+        channel.close()
         problem = None
         try:
             engine.stop()
         except Exception as error:
             problem = str(error)
-        with suppress(OSError):
+        with contextlib.suppress(OSError):
             pipe.send(("stopped", problem, engine.stats()))
 
 
 class ProcessesEngine(Engine):
-    """N processes, each a full server, sharing one listening socket."""
+    """N processes, each a full server; the parent deals connections out in turn."""
 
     kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"sync", "async"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._workers: list[tuple[BaseProcess, _Pipe]] = []
+        self._workers: list[tuple[BaseProcess, _Pipe, socket.socket]] = []
         self._final = EngineStats()
         self._stopped = False
+        self._acceptor: threading.Thread | None = None
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._stopping = False
 
     @property
     def worker_count(self) -> int:
@@ -119,33 +163,63 @@ class ProcessesEngine(Engine):
     def start(self) -> None:
         context = fork_context()
         inner = self._inner_engine()
-        self.listener.setblocking(False)
         for index in range(self.worker_count):
             parent_end, child_end = context.Pipe()
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            inherited: list[Any] = [self.bound_listener, self._wake_reader, self._wake_writer]
+            inherited += [parent_end, ours]
+            for _, other_pipe, other_channel in self._workers:
+                inherited += [other_pipe, other_channel]
             process = context.Process(
                 target=_worker_main,
-                args=(inner, self.app, self.listener, self.options, child_end),
+                args=(inner, self.app, self.options, theirs, child_end, inherited),
                 name=self.thread_name(f"worker-{index + 1}"),
                 daemon=True,
             )
             with quiet_fork_warning():
                 process.start()
             child_end.close()
-            self._workers.append((process, parent_end))
+            theirs.close()
+            self._workers.append((process, parent_end, ours))
         problems = []
-        for process, pipe in self._workers:
+        for process, pipe, _ in self._workers:
             message = pipe.recv() if pipe.poll(30.0) else ("error", "no answer within 30 s")
             if message[0] != "ready":
                 problems.append(f"worker {process.pid}: {message[1]}")
         if problems:
-            with suppress(ServerStopError):
+            with contextlib.suppress(ServerStopError):
                 self.stop()
             raise ServerStartError("processes server failed to start: " + "; ".join(problems))
+        self.bound_listener.setblocking(False)
+        self._acceptor = threading.Thread(
+            target=self._deal, name=self.thread_name("acceptor"), daemon=True
+        )
+        self._acceptor.start()
+
+    def _deal(self) -> None:
+        """Accept connections and hand each to the next worker."""
+        listener = self.bound_listener
+        channels = itertools.cycle([channel for _, _, channel in self._workers])
+        with selectors.DefaultSelector() as selector:
+            selector.register(listener, selectors.EVENT_READ)
+            selector.register(self._wake_reader, selectors.EVENT_READ)
+            while not self._stopping:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_reader or self._stopping:
+                        return
+                    conn = accept_ready(listener)
+                    if conn is None:
+                        continue
+                    with conn:
+                        try:
+                            socket.send_fds(next(channels), [b"c"], [conn.fileno()])
+                        except OSError:  # that worker is gone; the client sees a reset
+                            pass
 
     def _ask(self, command: str) -> list[Any]:
         answers = []
         with self._lock:
-            for _, pipe in self._workers:
+            for _, pipe, _ in self._workers:
                 try:
                     pipe.send(command)
                     if pipe.poll(5.0):
@@ -169,20 +243,27 @@ class ProcessesEngine(Engine):
         return self.stats().loop_lag_max_ms
 
     def child_pids(self) -> list[int]:
-        return [process.pid for process, _ in self._workers if process.pid is not None]
+        return [process.pid for process, _, _ in self._workers if process.pid is not None]
 
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
+        self._stopping = True
+        with contextlib.suppress(OSError):
+            self._wake_writer.send(b"x")
+        if self._acceptor is not None:
+            self._acceptor.join(5.0)
+        self.bound_listener.close()
         problems: list[str] = []
         final = EngineStats()
         with self._lock:
-            for _, pipe in self._workers:
-                with suppress(OSError):
+            for _, pipe, channel in self._workers:
+                channel.close()
+                with contextlib.suppress(OSError):
                     pipe.send("stop")
             timeout = self.options.shutdown_timeout + 5.0
-            for process, pipe in self._workers:
+            for process, pipe, _ in self._workers:
                 try:
                     if pipe.poll(timeout):
                         _, problem, stats = pipe.recv()
@@ -197,7 +278,8 @@ class ProcessesEngine(Engine):
                     process.kill()
                     process.join(5.0)
                 pipe.close()
-        self.listener.close()
+        self._wake_reader.close()
+        self._wake_writer.close()
         final.connections_open = 0
         self._final = final
         if problems:

@@ -71,7 +71,7 @@ class ThreadpoolEngine(Engine):
         self._retired: collections.deque[_Connection] = collections.deque()
 
     def start(self) -> None:
-        self.listener.setblocking(False)
+        self.bound_listener.setblocking(False)
         self._selector_thread = threading.Thread(
             target=self._select_loop, name=self.thread_name("selector"), daemon=True
         )
@@ -80,7 +80,7 @@ class ThreadpoolEngine(Engine):
     # selector thread -------------------------------------------------------------------
     def _select_loop(self) -> None:
         with selectors.DefaultSelector() as selector:
-            selector.register(self.listener, selectors.EVENT_READ, _ACCEPT)
+            selector.register(self.bound_listener, selectors.EVENT_READ, _ACCEPT)
             selector.register(self._wake_reader, selectors.EVENT_READ, _WAKE)
             while not self._stopping:
                 for key, _ in selector.select():
@@ -96,7 +96,7 @@ class ThreadpoolEngine(Engine):
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(64):  # accept a burst, then let reads run
-            sock = accept_ready(self.listener)
+            sock = accept_ready(self.bound_listener)
             if sock is None:
                 return
             sock.setblocking(False)
@@ -226,7 +226,7 @@ class ThreadpoolEngine(Engine):
             self._wake_writer.send(b"x")
         if self._selector_thread is not None:
             self._selector_thread.join(5.0)
-        self.listener.close()
+        self.bound_listener.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             connections = list(self._connections)

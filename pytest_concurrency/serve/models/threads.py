@@ -66,6 +66,8 @@ class ThreadsEngine(Engine):
         self._ids = itertools.count(1)
 
     def start(self) -> None:
+        if self.listener is None:
+            return
         self.listener.setblocking(False)
         self._acceptor = threading.Thread(
             target=self._accept_loop, name=self.thread_name("acceptor"), daemon=True
@@ -73,18 +75,23 @@ class ThreadsEngine(Engine):
         self._acceptor.start()
 
     def _accept_loop(self) -> None:
+        listener = self.listener
+        assert listener is not None
         with selectors.DefaultSelector() as selector:
-            selector.register(self.listener, selectors.EVENT_READ)
+            selector.register(listener, selectors.EVENT_READ)
             selector.register(self._wake_reader, selectors.EVENT_READ)
             while not self._stopping:
                 for key, _ in selector.select():
                     if key.fileobj is self._wake_reader or self._stopping:
                         return
-                    conn = accept_ready(self.listener)
+                    conn = accept_ready(listener)
                     if conn is not None:
-                        self._spawn(conn)
+                        self.adopt(conn)
 
-    def _spawn(self, conn: socket.socket) -> None:
+    def adopt(self, conn: socket.socket) -> None:
+        if self._stopping:
+            conn.close()
+            return
         conn.setblocking(True)
         set_nodelay(conn)
         thread = threading.Thread(
@@ -147,7 +154,8 @@ class ThreadsEngine(Engine):
             self._wake_writer.send(b"x")
         if self._acceptor is not None:
             self._acceptor.join(5.0)
-        self.listener.close()
+        if self.listener is not None:
+            self.listener.close()
         with self._lock:
             connections = list(self._connections.items())
             for conn, _ in connections:

@@ -69,8 +69,8 @@ class TrioEngine(Engine):
 
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
-        self.listener.listen(self.options.backlog)
-        listener = trio.socket.from_stdlib_socket(self.listener)
+        self.bound_listener.listen(self.options.backlog)
+        listener = trio.socket.from_stdlib_socket(self.bound_listener)
         try:
             async with trio.open_nursery() as nursery:
                 self._cancel_scope = nursery.cancel_scope
