@@ -8,10 +8,11 @@ type), ``builtins.open``. Methods are listed on the public class users write
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from concurrency_lint.facts import Literal
+from concurrency_lint.facts import CallFact, Literal
 
 FRAMEWORKS = ("asyncio", "trio", "anyio")
 
@@ -27,6 +28,10 @@ class Blocking:
     fix: Mapping[str, str]
     #: Literal arguments that make the call return at once, e.g. ``(("blocking", False),)``.
     nonblocking: tuple[tuple[str, Literal], ...] = ()
+    #: Acquiring an object created earlier in the same function cannot wait (a new Lock).
+    free_when_fresh: bool = False
+    #: Decides from the call's argument hints that it does not block (a numeric host).
+    exempt: Callable[[CallFact], bool] | None = None
 
 
 def _per_framework(asyncio: str, trio: str, anyio: str) -> dict[str, str]:
@@ -51,9 +56,32 @@ def _add(
     doing: str,
     fix: Mapping[str, str] | None = None,
     nonblocking: tuple[tuple[str, Literal], ...] = (),
+    *,
+    free_when_fresh: bool = False,
+    exempt: Callable[[CallFact], bool] | None = None,
 ) -> None:
     for name in names:
-        BLOCKING[name] = Blocking(code, doing, fix or in_worker_thread(name), nonblocking)
+        BLOCKING[name] = Blocking(
+            code,
+            doing,
+            fix or in_worker_thread(name.removeprefix("builtins.")),
+            nonblocking,
+            free_when_fresh,
+            exempt,
+        )
+
+
+def _numeric_host(call: CallFact) -> bool:
+    """``getaddrinfo`` of an IP address, or with ``AI_NUMERICHOST``: no DNS lookup."""
+    for hint in call.hints:
+        if "NUMERIC" in hint:
+            return True
+        try:
+            ipaddress.ip_address(hint)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 # CC101: sleeping.
@@ -262,7 +290,12 @@ _DNS_FIX = _per_framework(
     "`await trio.socket.getaddrinfo(...)`",
     "`await anyio.getaddrinfo(...)`",
 )
-_add("CC104", ["socket.create_connection"], "opens a network connection", _SOCKET_FIX)
+_add(
+    "CC104",
+    ["socket.create_connection"],
+    "opens a network connection",
+    _SOCKET_FIX,
+)
 _add(
     "CC104",
     [
@@ -298,6 +331,7 @@ _add(
     ],
     "resolves a host name",
     _DNS_FIX,
+    exempt=_numeric_host,
 )
 _add(
     "CC104",
@@ -443,6 +477,7 @@ _add(
     "waits for a thread lock",
     _LOCK_FIX,
     _ACQUIRE_NONBLOCKING,
+    free_when_fresh=True,
 )
 _add(
     "CC107",
@@ -488,7 +523,7 @@ _QUEUE_FIX = _per_framework(
 )
 _add(
     "CC107",
-    ["queue.Queue.get", "multiprocessing.Queue.get"],
+    ["queue.Queue.get", "queue.UnboundedQueue.get", "multiprocessing.Queue.get"],
     "waits for a queue item",
     _QUEUE_FIX,
     (("0", False), ("block", False), ("timeout", 0)),
@@ -500,15 +535,26 @@ _add(
     _QUEUE_FIX,
     (("1", False), ("block", False), ("timeout", 0)),
 )
-_add("CC107", ["queue.Queue.join"], "waits for a queue to drain", _QUEUE_FIX)
-for _joinable in ("threading.Thread", "multiprocessing.Process"):
-    _add(
-        "CC107",
-        [f"{_joinable}.join"],
-        "waits for a thread or process to finish",
-        in_worker_thread("....join"),
-        (("0", 0), ("timeout", 0)),
-    )
+_add(
+    "CC107",
+    ["queue.Queue.join", "queue.UnboundedQueue.join"],
+    "waits for a queue to drain",
+    _QUEUE_FIX,
+)
+_add(
+    "CC107",
+    ["threading.Thread.join", "threading.Timer.join"],
+    "waits for a thread to finish",
+    in_worker_thread("thread.join"),
+    (("0", 0), ("timeout", 0)),
+)
+_add(
+    "CC107",
+    ["multiprocessing.Process.join"],
+    "waits for a process to finish",
+    in_worker_thread("process.join"),
+    (("0", 0), ("timeout", 0)),
+)
 _add(
     "CC107",
     ["concurrent.futures.Future.result", "concurrent.futures.Future.exception"],
@@ -564,12 +610,11 @@ TYPE_ALIASES: dict[str, str] = {
     "io.open": "builtins.open",
     "threading._RLock": "threading.RLock",
     "threading.BoundedSemaphore": "threading.Semaphore",
-    "threading.Timer": "threading.Thread",
     "_thread.allocate_lock": "threading.Lock",
     "_thread.LockType": "threading.Lock",
     "queue.LifoQueue": "queue.Queue",
     "queue.PriorityQueue": "queue.Queue",
-    "queue.SimpleQueue": "queue.Queue",
+    "queue.SimpleQueue": "queue.UnboundedQueue",
     "multiprocessing.JoinableQueue": "multiprocessing.Queue",
     "multiprocessing.SimpleQueue": "multiprocessing.Queue",
     "multiprocessing.queues.Queue": "multiprocessing.Queue",
@@ -595,10 +640,8 @@ TYPE_ALIASES: dict[str, str] = {
     "redis.StrictRedis": "redis.Redis",
     "redis.client.Redis": "redis.Redis",
     "redis.client.StrictRedis": "redis.Redis",
-    "redis.Redis.pipeline": "redis.Redis.pipeline",
     "pymysql.Connect": "pymysql.connect",
     "pymysql.Connection": "pymysql.connections.Connection",
-    "psycopg2.extensions.cursor": "psycopg2.extensions.cursor",
     "asyncio.events.AbstractEventLoop": "asyncio.AbstractEventLoop",
     "asyncio.BaseEventLoop": "asyncio.AbstractEventLoop",
     "asyncio.base_events.BaseEventLoop": "asyncio.AbstractEventLoop",
@@ -612,8 +655,6 @@ TYPE_ALIASES: dict[str, str] = {
     "asyncio.streams.StreamWriter": "asyncio.StreamWriter",
     "asyncio.taskgroups.TaskGroup": "asyncio.TaskGroup",
     "trio.StrictFIFOLock": "trio.Lock",
-    "trio.lowlevel.ParkingLot": "trio.lowlevel.ParkingLot",
-    "anyio.abc.TaskGroup": "anyio.abc.TaskGroup",
     "anyio.streams.memory.MemoryObjectSendStream": "anyio.abc.ObjectSendStream",
     "anyio.streams.memory.MemoryObjectReceiveStream": "anyio.abc.ObjectReceiveStream",
     "anyio.abc.SocketStream": "anyio.abc.ByteStream",
@@ -701,6 +742,9 @@ AWAIT_RETURNS: dict[str, str | tuple[str, ...]] = {
     "anyio.connect_unix": "anyio.abc.ByteStream",
     "anyio.open_process": "anyio.abc.Process",
 }
+
+#: Types more precise than a declared one: ``q: queue.Queue = queue.Queue()`` is unbounded.
+REFINEMENTS: dict[str, frozenset[str]] = {"queue.Queue": frozenset({"queue.UnboundedQueue"})}
 
 #: Attributes of known types, for chains like ``Path(__file__).parent.read_text()``.
 ATTRIBUTE_TYPES: dict[str, str] = {
@@ -1129,6 +1173,11 @@ def canonical(name: str) -> str:
         if owner_alias is not None:
             return f"{owner_alias}.{member}"
     return name
+
+
+def public_name(target: str) -> str:
+    """A qualified name as users know it (no ``builtins.``, no internal type names)."""
+    return target.removeprefix("builtins.").replace("queue.UnboundedQueue", "queue.Queue")
 
 
 def blocking_entry(target: str) -> Blocking | None:

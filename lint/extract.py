@@ -69,6 +69,54 @@ _AUGMENTED_ARITHMETIC = (
 )
 #: Keyword arguments worth resolving: where the offload APIs take their callable.
 _CALLABLE_KEYWORDS = frozenset({"target", "function", "func", "fn", "sync_fn"})
+#: Callees whose arguments decide whether they block (a numeric host needs no DNS).
+_HINTED_CALLEES = frozenset({"getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_ex"})
+
+
+#: Calls showing that a socket or file descriptor is used in non-blocking mode.
+_NONBLOCKING_MARKERS = frozenset(
+    {
+        "setblocking",
+        "settimeout",
+        "wait_readable",
+        "wait_writable",
+        "wait_socket_readable",
+        "wait_socket_writable",
+        "from_stdlib_socket",  # trio makes the socket non-blocking
+    }
+)
+
+
+def _catches_blocking_io_error(expression: cst.BaseExpression | None) -> bool:
+    if expression is None:
+        return False
+    if isinstance(expression, cst.Tuple):
+        return any(_catches_blocking_io_error(element.value) for element in expression.elements)
+    dotted = _dotted(expression)
+    return dotted is not None and dotted.rpartition(".")[2] == "BlockingIOError"
+
+
+def _hints(args: Sequence[cst.Arg]) -> tuple[str, ...]:
+    """Identifiers and short string literals in some arguments."""
+    found: list[str] = []
+    pending: list[cst.CSTNode] = [arg.value for arg in args]
+    while pending and len(found) < 32:
+        node = pending.pop()
+        if isinstance(node, cst.Name):
+            found.append(node.value)
+        elif isinstance(node, cst.Attribute):
+            found.append(node.attr.value)
+            pending.append(node.value)
+        elif isinstance(node, cst.SimpleString) and len(node.value) <= 66:
+            value = node.evaluated_value
+            if isinstance(value, str):
+                found.append(value)
+        elif isinstance(node, cst.BinaryOperation):
+            pending.extend((node.left, node.right))
+        elif isinstance(node, cst.Tuple):
+            pending.extend(element.value for element in node.elements)
+    return tuple(found)
+
 
 # A type source says how to find the type of a value once every binding is known. It is a
 # tuple whose first item names its kind:
@@ -83,6 +131,7 @@ _CALLABLE_KEYWORDS = frozenset({"target", "function", "func", "fn", "sync_fn"})
 #   ("attrs", source, attrs)      attributes of another source: ``Path(p).parent``
 #   ("self", class qualname)      the ``self`` parameter of a method
 #   ("none",)                     the literal ``None``
+#   ("prefer", value, annotation) the annotation's type, unless the value's refines it
 TypeSource = tuple[Any, ...]
 
 # A binding: ("import", qualname), ("def", qualname), ("class", qualname),
@@ -124,6 +173,13 @@ class _Frame:
     #: read" checks.
     names: dict[str, int] = field(default_factory=dict)
     stored: list[CallFact] = field(default_factory=list)
+    #: How many enclosing ``try``/``with`` blocks expect ``BlockingIOError``.
+    guards: int = 0
+    #: Receivers (``lock``, ``self.lock``) assigned a new object earlier in this frame.
+    fresh: set[str] = field(default_factory=set)
+    #: Receivers known to be non-blocking here: ``sock.setblocking(False)`` was called, or
+    #: the code awaits ``wait_readable(sock)`` before using it.
+    nonblocking: set[str] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -190,6 +246,8 @@ class Extractor(cst.CSTVisitor):
         self._lambda_names: dict[int, str] = {}
         self._lambda_count = 0
         self._async_with_items: set[int] = set()
+        self._guarded_bodies: set[int] = set()
+        self._nonblocking_attributes: set[tuple[str, str]] = set()
         self._attribute_sources: dict[str, dict[str, list[tuple[_Scope, TypeSource]]]] = {}
         self._decorators: list[tuple[FunctionFacts, _Scope, list[cst.BaseExpression]]] = []
         self._bases: list[tuple[ClassFacts, _Scope, list[cst.BaseExpression]]] = []
@@ -484,9 +542,23 @@ class Extractor(cst.CSTVisitor):
             target = node.targets[0].target
             if isinstance(target, cst.Name):
                 self._usage[id(node.value)] = (STORED, target.value)
+            dotted = _dotted(target)
+            if dotted is not None:
+                self._frame.fresh.add(dotted)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         source: TypeSource = ("ann", self._scope, node.annotation.annotation)
+        if node.value is not None:
+            value = self._source_of(node.value)
+            if value is not None:
+                # ``q: Queue[int] = Queue()``: the value says more (an unbounded queue).
+                source = ("prefer", value, source)
+            if isinstance(node.value, cst.Call) and isinstance(
+                node.target, (cst.Name, cst.Attribute)
+            ):
+                dotted = _dotted(node.target)
+                if dotted is not None:
+                    self._frame.fresh.add(dotted)
         if isinstance(node.target, cst.Name):
             self._bind_name(node.target.value, ("value", source))
             if self._scope.kind == "class" and self._classes:
@@ -562,6 +634,31 @@ class Extractor(cst.CSTVisitor):
                 bound = alias.asname.name.value
             self._bind_name(bound, ("import", qualname))
 
+    def enter_Try_body(self, node: cst.Try) -> None:
+        if any(_catches_blocking_io_error(handler.type) for handler in node.handlers):
+            self._frame.guards += 1
+            self._guarded_bodies.add(id(node))
+
+    def leave_Try_body(self, node: cst.Try) -> None:
+        if id(node) in self._guarded_bodies:
+            self._frame.guards -= 1
+
+    def enter_With_body(self, node: cst.With) -> None:
+        for item in node.items:
+            call = item.item
+            if (
+                isinstance(call, cst.Call)
+                and (_dotted(call.func) or "").rpartition(".")[2] == "suppress"
+                and any(_catches_blocking_io_error(arg.value) for arg in call.args)
+            ):
+                self._frame.guards += 1
+                self._guarded_bodies.add(id(node))
+                return
+
+    def leave_With_body(self, node: cst.With) -> None:
+        if id(node) in self._guarded_bodies:
+            self._frame.guards -= 1
+
     def visit_With(self, node: cst.With) -> None:
         self._side_effect(node)
         for item in node.items:
@@ -588,6 +685,8 @@ class Extractor(cst.CSTVisitor):
             owner=frame.owner,
             in_async=frame.is_async,
             is_with=True,
+            guarded=frame.guards > 0,
+            fresh_receiver=dotted in frame.fresh,
         )
         self._record(fact, ("chain", head, (*attrs, "__enter__")), {})
 
@@ -605,7 +704,14 @@ class Extractor(cst.CSTVisitor):
             in_async=frame.is_async,
             usage=usage,
             var=var,
+            argc=len(node.args),
+            guarded=frame.guards > 0,
         )
+        receiver, _, tail = spelling.rpartition(".")
+        if receiver and receiver in frame.fresh:
+            fact.fresh_receiver = True
+        if tail in _HINTED_CALLEES:
+            fact.hints = _hints(node.args)
         if usage == STORED:
             frame.stored.append(fact)
         literals: dict[str, Literal] = {}
@@ -639,8 +745,35 @@ class Extractor(cst.CSTVisitor):
             elif isinstance(value, cst.Call):
                 arg_refs[key] = ("call", id(value))
         fact.literals = literals
+        if receiver and receiver in frame.nonblocking:
+            fact.guarded = True
+        if tail in _NONBLOCKING_MARKERS:
+            self._note_nonblocking(node, receiver, tail, literals)
         self._calls_by_node[id(node)] = fact
         self._record(fact, callee, arg_refs)
+
+    def _note_nonblocking(
+        self, node: cst.Call, receiver: str, tail: str, literals: dict[str, Literal]
+    ) -> None:
+        """Remember which socket a ``setblocking(False)`` or ``wait_readable(s)`` is about."""
+        if tail == "setblocking":
+            if literals.get("0") is not False:
+                return
+        elif tail == "settimeout":
+            timeout = literals.get("0")
+            if isinstance(timeout, bool) or timeout != 0:
+                return
+        else:
+            receiver = ""
+            if node.args and not node.args[0].keyword:
+                receiver = _dotted(node.args[0].value) or ""
+        if not receiver:
+            return
+        self._frame.nonblocking.add(receiver)
+        if receiver.startswith("self.") and receiver.count(".") == 1 and self._classes:
+            # ``self.sock.setblocking(False)`` in one method covers the whole class.
+            class_name = self._classes[-1][0].qualname
+            self._nonblocking_attributes.add((class_name, receiver[5:]))
 
     def _record(
         self, fact: CallFact, callee: tuple[Any, ...] | None, arg_refs: dict[str, tuple[Any, ...]]
@@ -686,6 +819,8 @@ class Extractor(cst.CSTVisitor):
         facts = self.facts
         facts.anchor_count = self._anchor
         facts.line_count = line_count
+        if self._nonblocking_attributes:
+            self._mark_nonblocking_attributes()
         for pending in self._pending:
             self._resolve_call(pending)
         for function, scope, decorators in self._decorators:
@@ -721,6 +856,15 @@ class Extractor(cst.CSTVisitor):
         pending = self._pending_by_anchor.get(fact.anchor)
         if pending is not None:
             self._resolve_call(pending)
+
+    def _mark_nonblocking_attributes(self) -> None:
+        for call in self.facts.calls:
+            receiver = call.spelling.rpartition(".")[0]
+            if not receiver.startswith("self.") or receiver.count(".") != 1:
+                continue
+            owner_class = call.owner.rpartition(".")[0]
+            if (owner_class, receiver[5:]) in self._nonblocking_attributes:
+                call.guarded = True
 
     def _resolve_call(self, pending: _PendingCall) -> None:
         if pending.resolved:
@@ -908,7 +1052,7 @@ class Extractor(cst.CSTVisitor):
                 return None
             if kind == "awaitnode":
                 return catalogue.AWAIT_RETURNS.get(fact.target)
-            return self._call_result(fact.target)
+            return self._call_result(fact)
         if kind == "ref":
             value = self._resolve_chain(source[1], source[2], source[3])
             return value[1] if value is not None and value[0] == "inst" else None
@@ -927,6 +1071,14 @@ class Extractor(cst.CSTVisitor):
                 if fact is not None and fact.target in catalogue.ENTER_RETURNS:
                     return catalogue.ENTER_RETURNS[fact.target]
             return inner if isinstance(inner, str) else None
+        if kind == "prefer":
+            declared = self._type_of(source[2])
+            assigned = self._type_of(source[1])
+            if declared is None or (
+                isinstance(declared, str) and assigned in catalogue.REFINEMENTS.get(declared, ())
+            ):
+                return assigned
+            return declared
         if kind == "attrs":
             inner = self._type_of(source[1])
             if not isinstance(inner, str):
@@ -938,7 +1090,13 @@ class Extractor(cst.CSTVisitor):
             return "pathlib.Path" if inner == "pathlib.Path" else None
         return None
 
-    def _call_result(self, target: str) -> str | tuple[str, ...] | None:
+    def _call_result(self, fact: CallFact) -> str | tuple[str, ...] | None:
+        target = fact.target
+        assert target is not None
+        if target == "queue.Queue" and (
+            fact.argc == 0 or fact.literals.get("0") == 0 or fact.literals.get("maxsize") == 0
+        ):
+            return "queue.UnboundedQueue"  # put() never waits
         known = catalogue.RETURNS.get(target)
         if known is not None:
             return known
@@ -1054,11 +1212,15 @@ _ENTER_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.FunctionDef: Extractor.enter_FunctionDef_body,
     cst.Lambda: Extractor.enter_Lambda_body,
     cst.ClassDef: Extractor.enter_ClassDef_body,
+    cst.Try: Extractor.enter_Try_body,
+    cst.With: Extractor.enter_With_body,
 }
 _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.FunctionDef: Extractor.leave_FunctionDef_body,
     cst.Lambda: Extractor.leave_Lambda_body,
     cst.ClassDef: Extractor.leave_ClassDef_body,
+    cst.Try: Extractor.leave_Try_body,
+    cst.With: Extractor.leave_With_body,
 }
 
 

@@ -67,6 +67,17 @@ class CallFact:
     literals: dict[str, Literal] = field(default_factory=dict)
     #: Callables and typed values among the arguments, keyed like ``literals``.
     refs: dict[str, ArgRef] = field(default_factory=dict)
+    #: Number of arguments given (positional and keyword).
+    argc: int = 0
+    #: Inside ``try: ... except BlockingIOError`` or ``with suppress(BlockingIOError)``:
+    #: the code expects the call to fail rather than block (a non-blocking socket or fd).
+    guarded: bool = False
+    #: The receiver was constructed earlier in the same function (``lock = Lock()`` then
+    #: ``lock.acquire()``): a fresh lock is free.
+    fresh_receiver: bool = False
+    #: For the few callees whose blocking depends on their arguments (``getaddrinfo``):
+    #: the identifiers and short string literals among the arguments.
+    hints: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -34,8 +34,15 @@ class ChainStep:
     """One call on the way from async code to a blocking call."""
 
     function: str  # qualified name of the sync function making the call
+    module: str
     path: str
     call: CallFact
+
+    @property
+    def name(self) -> str:
+        """The function's name as the chain shows it: ``backoff``, ``Client.send``."""
+        local = self.function.removeprefix(self.module + ".")
+        return local.rpartition(".<locals>.")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +55,8 @@ class BlockingChain:
 
     def describe(self, where: str) -> str:
         """``backoff -> time.sleep at shop/helpers.py:6`` (``where`` is the location)."""
-        names = [step.function.rpartition(".")[2] for step in self.steps]
-        return " -> ".join([*names, self.leaf]) + f" at {where}"
+        names = [step.name for step in self.steps]
+        return " -> ".join([*names, catalogue.public_name(self.leaf)]) + f" at {where}"
 
 
 class ProjectIndex:
@@ -211,7 +218,7 @@ class ProjectIndex:
             call = calls[index]
             if call.target is None:
                 continue
-            step = ChainStep(qualname, located.path, call)
+            step = ChainStep(qualname, located.file.module, located.path, call)
             entry = self.blocking_entry(call.target)
             if entry is not None and not is_nonblocking(call, entry):
                 best = BlockingChain((step,), entry, call.target)
@@ -276,7 +283,18 @@ class ProjectIndex:
 
 
 def is_nonblocking(call: CallFact, entry: Blocking) -> bool:
-    """Whether the literal arguments make a blocking call return at once."""
+    """Whether this particular call of a blocking function returns at once.
+
+    Literal arguments can say so (``acquire(blocking=False)``), the surrounding code can
+    (a ``try`` that expects ``BlockingIOError`` is using a non-blocking socket), and so can
+    the receiver (a lock created a line above is free).
+    """
+    if call.guarded:
+        return True
+    if entry.free_when_fresh and call.fresh_receiver:
+        return True
+    if entry.exempt is not None and entry.exempt(call):
+        return True
     literals = call.literals
     for key, value in entry.nonblocking:
         if key not in literals:

@@ -26,6 +26,25 @@ _NOQA = re.compile(
 )
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
 
+#: Codes of flake8-async and ruff for the same problems: a line already marked
+#: ``# noqa: ASYNC251`` for them is not reported again as CC101.
+EQUIVALENT_CODES: dict[str, str] = {
+    "ASYNC210": "CC105",
+    "ASYNC211": "CC105",
+    "ASYNC212": "CC105",
+    "ASYNC220": "CC102",
+    "ASYNC221": "CC102",
+    "ASYNC222": "CC102",
+    "ASYNC230": "CC103",
+    "ASYNC231": "CC103",
+    "ASYNC232": "CC103",
+    "ASYNC240": "CC103",
+    "ASYNC250": "CC108",
+    "ASYNC251": "CC101",
+    "ASYNC300": "CC203",
+    "RUF006": "CC203",
+}
+
 
 def locate(text: str, facts: FileFacts, anchors: Collection[int]) -> dict[int, Span]:
     """Positions (1-based line and column, end exclusive) of the given anchors."""
@@ -181,9 +200,14 @@ def noqa_comments(text: str, lines: Iterable[int]) -> dict[int, frozenset[str]]:
         if match is None:
             continue
         codes = match.group("codes")
-        found[line] = (
-            frozenset(code.upper() for code in _CODE.findall(codes)) if codes else frozenset()
-        )
+        if codes:
+            listed = {code.upper() for code in _CODE.findall(codes)}
+            listed.update(
+                EQUIVALENT_CODES[code] for code in list(listed) if code in EQUIVALENT_CODES
+            )
+            found[line] = frozenset(listed)
+        else:
+            found[line] = frozenset()  # a bare ``# noqa`` suppresses everything
     return found
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
 
-from concurrency_lint.catalogue import Blocking, Offload
+from concurrency_lint.catalogue import Blocking, Offload, public_name
 from concurrency_lint.facts import CallFact, FileFacts
 from concurrency_lint.index import BlockingChain, ProjectIndex, is_nonblocking
 
@@ -129,4 +129,4 @@ def display(call: CallFact) -> str:
     target = call.target
     if target is None or target == call.spelling or target.endswith("." + call.spelling):
         return shown
-    return f"{shown} ({target.removeprefix('builtins.')})"
+    return f"{shown} ({public_name(target)})"

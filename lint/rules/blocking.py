@@ -395,7 +395,8 @@ class Worker:
         with self.lock:  # error: CC107
             job = self.jobs.get()  # error: CC107
         self.thread.join()  # error: CC107
-        queue.Queue().put(job)  # error: CC107
+        queue.Queue(maxsize=1).put(job)  # error: CC107
+        queue.Queue().put(job)  # unbounded: put() never waits
         return job
 """,
     )
