@@ -11,6 +11,14 @@ Use it from the command line (``concurrency-lint src``) or from Python::
 from __future__ import annotations
 
 from concurrency_lint.config import ConfigError, Settings
-from concurrency_lint.engine import Finding, LintResult, lint_paths, lint_source
+from concurrency_lint.engine import Finding, LintResult, fix_source, lint_paths, lint_source
 
-__all__ = ["ConfigError", "Finding", "LintResult", "Settings", "lint_paths", "lint_source"]
+__all__ = [
+    "ConfigError",
+    "Finding",
+    "LintResult",
+    "Settings",
+    "fix_source",
+    "lint_paths",
+    "lint_source",
+]

@@ -116,7 +116,12 @@ def display_path(path: str) -> str:
 
 def decode_source(data: bytes) -> str:
     """Decode Python source as the interpreter would (PEP 263; UTF-8 by default)."""
-    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:
+        if "invalid or missing encoding declaration" not in str(error):
+            raise  # an unknown or contradictory coding cookie
+        encoding = "utf-8"  # no cookie and bytes that are not UTF-8: say where below
     return data.decode(encoding)
 
 
@@ -194,7 +199,11 @@ def _analyse_job(job: tuple[bytes, str, bool]) -> FileFacts:
 
 
 def parallel_map(
-    function: Callable[[T], R], items: Sequence[T], jobs: int, weight: Callable[[T], int]
+    function: Callable[[T], R],
+    items: Sequence[T],
+    jobs: int,
+    weight: Callable[[T], int],
+    threshold: int = _PARALLEL_THRESHOLD_BYTES,
 ) -> list[R]:
     """``[function(item) for item in items]``, in worker processes when it pays off.
 
@@ -202,7 +211,7 @@ def parallel_map(
     not finished is done in this process.
     """
     total = sum(weight(item) for item in items)
-    if jobs <= 1 or len(items) < 2 or total < _PARALLEL_THRESHOLD_BYTES:
+    if jobs <= 1 or len(items) < 2 or total < threshold:
         return [function(item) for item in items]
     import multiprocessing
 
@@ -249,6 +258,8 @@ class Linter:
         else:
             self.cache = Cache(None)
         self.follow_imports = follow_imports
+        #: Below this many bytes of source to parse, stay in this process.
+        self.parallel_threshold = _PARALLEL_THRESHOLD_BYTES
         self.namer = ModuleNamer()
         self.files: dict[str, _File] = {}
         #: Source texts already in memory, by absolute path.
@@ -323,7 +334,9 @@ class Linter:
                 continue
             jobs.append((data, module, is_package))
             waiting.append((file, key))
-        results = parallel_map(_analyse_job, jobs, self.jobs, lambda job: len(job[0]))
+        results = parallel_map(
+            _analyse_job, jobs, self.jobs, lambda job: len(job[0]), self.parallel_threshold
+        )
         for (file, key), facts in zip(waiting, results, strict=True):
             file.entry = Entry(key, facts)
             if facts.error is None or not facts.error.message.startswith("internal error"):
@@ -403,6 +416,8 @@ class Linter:
                     shallow.append(call.target)
                 if call.target in self.offloads:
                     deep.extend(ref.target for ref in call.refs.values())
+            for class_facts in file.entry.facts.classes.values():
+                deep.extend(class_facts.bases)  # inherited methods live there
         while deep or shallow:
             wanted: dict[str, str] = {}
             for targets, is_deep in ((deep, True), (shallow, False)):
@@ -418,7 +433,8 @@ class Linter:
             new_files = self._load(list(wanted), linted=False)
             for file in new_files:
                 if file.entry is not None:
-                    self.index.add(file.absolute, file.entry.facts)
+                    for class_facts in file.entry.facts.classes.values():
+                        deep.extend(class_facts.bases)
             # Re-exports and helpers: look again at what the wanted names resolve to.
             for target in [t[1:] for t in seen_targets if t.startswith("+")]:
                 located = self.index.function(target) or self.index.constructor(target)
@@ -653,3 +669,28 @@ def lint_source(
     linter.texts[path] = source
     linter.index.add(path, facts)
     return linter._finish(linter._check())
+
+
+def fix_source(
+    source: str,
+    settings: Settings | None = None,
+    *,
+    unsafe: bool = False,
+    module: str = "module",
+) -> tuple[str, list[Finding]]:
+    """Lint one module's source, apply its fixes, and return the new source and findings.
+
+    Safe fixes only, unless ``unsafe``. The findings are those of the original source.
+    """
+    from concurrency_lint.fix import apply_fixes
+
+    linter = Linter(settings or Settings(), jobs=1, use_cache=False, follow_imports=False)
+    facts = analyse_source(source.encode("utf-8"), module, False)
+    path = "<string>"
+    linter.files[path] = _File(path, path, "", Entry("", facts))
+    linter.texts[path] = source
+    linter.index.add(path, facts)
+    findings = linter._finish(linter._check())
+    chosen = [f for f in findings if f.fix is not None and (unsafe or f.fix.safety == "safe")]
+    result = apply_fixes(source.encode("utf-8"), linter.anchors_of(path, chosen))
+    return result.source.decode("utf-8"), findings

@@ -67,8 +67,6 @@ _AUGMENTED_ARITHMETIC = (
     cst.BitXorAssign,
     cst.MatrixMultiplyAssign,
 )
-#: Keyword arguments worth resolving: where the offload APIs take their callable.
-_CALLABLE_KEYWORDS = frozenset({"target", "function", "func", "fn", "sync_fn"})
 #: Callees whose arguments decide whether they block (a numeric host needs no DNS).
 _HINTED_CALLEES = frozenset({"getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_ex"})
 
@@ -732,8 +730,6 @@ class Extractor(cst.CSTVisitor):
             is_literal, literal = _literal(value)
             if is_literal:
                 literals[key] = literal
-                continue
-            if arg.keyword is not None and key not in _CALLABLE_KEYWORDS:
                 continue
             if isinstance(value, (cst.Name, cst.Attribute)):
                 dotted = _dotted(value)

@@ -86,11 +86,8 @@ class _Fixer(cst.CSTTransformer):
         if fix.kind == "async-sleep":
             self.applied += 1
             AddImportsVisitor.add_needed_import(self.context, fix.framework)
-            sleep = cst.Call(
-                func=cst.Attribute(value=cst.Name(fix.framework), attr=cst.Name("sleep")),
-                args=updated_node.args,
-                lpar=updated_node.lpar,
-                rpar=updated_node.rpar,
+            sleep = updated_node.with_changes(
+                func=cst.Attribute(value=cst.Name(fix.framework), attr=cst.Name("sleep"))
             )
             return cst.Await(expression=sleep)
         return updated_node

@@ -240,10 +240,26 @@ class ProjectIndex:
         (I/O, a blocking call, a C extension that may release the GIL such as hashlib, zlib
         or numpy, or a name we cannot resolve) makes it not CPU-bound.
         """
-        function = located.function
-        if not (function.has_arithmetic and (function.has_loop or self._recursive(located))):
+        if not self._is_pure(located):
             return False
-        return self._is_pure(located)
+        return self._computes(located, set())
+
+    def _computes(self, located: Located, seen: set[str]) -> bool:
+        """Loops or recursion doing arithmetic, here or in a project function it calls."""
+        function = located.function
+        if function.has_arithmetic and (function.has_loop or self._recursive(located)):
+            return True
+        seen.add(function.qualname)
+        calls = located.file.calls
+        for index in function.calls:
+            target = calls[index].target
+            if target is None:
+                continue
+            callee = self.function(target)
+            if callee is not None and callee.function.qualname not in seen:
+                if self._computes(callee, seen):
+                    return True
+        return False
 
     def _recursive(self, located: Located) -> bool:
         own = located.function.qualname
