@@ -39,14 +39,16 @@ def render() -> str:
         "Generated from the rule classes in `lint/rules/` by "
         "`python -m concurrency_lint.docs > docs/rules.md`; do not edit by hand.\n\n",
         "Select or ignore rules by code or prefix (`--select CC1`, `--ignore CC107`), "
-        'silence one line with `# noqa: CC101` (or a bare `# noqa`), and run '
+        "silence one line with `# noqa: CC101` (or a bare `# noqa`), and run "
         "`concurrency-lint --explain CODE` for a rule's text in the terminal. Lines marked "
         "`# error: CODE` in the examples are the ones reported.\n\n",
         "| code | name | summary | autofix |\n|---|---|---|---|\n",
     ]
     for rule in RULES:
         fix = rule.fix_safety or ""
-        parts.append(f"| {rule.code} | [{rule.name}](#{_anchor(rule)}) | {rule.summary()} | {fix} |\n")
+        parts.append(
+            f"| {rule.code} | [{rule.name}](#{_anchor(rule)}) | {rule.summary()} | {fix} |\n"
+        )
     family = ""
     for rule in RULES:
         if rule.code[:3] != family:

@@ -377,6 +377,14 @@ class Linter:
         roots = {file.root for file in self.files.values()}
         top_names: dict[str, set[str]] = {}
         for root in roots:
+            if os.path.basename(root) in ("site-packages", "dist-packages"):
+                # Linting an installed package: its own modules, not its neighbours'.
+                top_names[root] = {
+                    file.entry.facts.module.partition(".")[0]
+                    for file in self.files.values()
+                    if file.root == root and file.entry is not None
+                }
+                continue
             try:
                 top_names[root] = {
                     name[:-3] if name.endswith(".py") else name for name in os.listdir(root)

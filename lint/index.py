@@ -256,9 +256,12 @@ class ProjectIndex:
             if target is None:
                 continue
             callee = self.function(target)
-            if callee is not None and callee.function.qualname not in seen:
-                if self._computes(callee, seen):
-                    return True
+            if (
+                callee is not None
+                and callee.function.qualname not in seen
+                and self._computes(callee, seen)
+            ):
+                return True
         return False
 
     def _recursive(self, located: Located) -> bool:

@@ -26,8 +26,8 @@ _NOQA = re.compile(
 )
 _CODE = re.compile(r"[A-Z]+[0-9]+", re.IGNORECASE)
 
-#: Codes of flake8-async and ruff for the same problems: a line already marked
-#: ``# noqa: ASYNC251`` for them is not reported again as CC101.
+#: Codes of flake8-async and ruff for the same problems: a line whose noqa comment
+#: already lists ASYNC251 for them is not reported again as CC101.
 EQUIVALENT_CODES: dict[str, str] = {
     "ASYNC210": "CC105",
     "ASYNC211": "CC105",
@@ -207,7 +207,7 @@ def noqa_comments(text: str, lines: Iterable[int]) -> dict[int, frozenset[str]]:
             )
             found[line] = frozenset(listed)
         else:
-            found[line] = frozenset()  # a bare ``# noqa`` suppresses everything
+            found[line] = frozenset()  # a bare noqa comment suppresses everything
     return found
 
 

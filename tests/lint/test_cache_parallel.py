@@ -1,0 +1,81 @@
+"""The content-hash cache and parallel extraction give the same answers, faster."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+from lint_helpers import FIXTURES
+
+from concurrency_lint import Settings
+from concurrency_lint.engine import Linter
+
+
+def _run(root: Path, cache: Path | None, jobs: int = 1, threshold: int | None = None) -> Linter:
+    linter = Linter(Settings(root=root), jobs=jobs, cache_dir=cache, use_cache=cache is not None)
+    if threshold is not None:
+        linter.parallel_threshold = threshold
+    linter.run([str(root)])
+    return linter
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "code"
+    shutil.copytree(FIXTURES / "corpus", root)
+    return root
+
+
+def test_warm_run_reads_every_file_from_the_cache(corpus: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cold = _run(corpus, cache)
+    assert cold.result.cached == 0
+    assert (cache / ".gitignore").read_text().endswith("*\n")
+    warm = _run(corpus, cache)
+    assert warm.result.cached == warm.result.files == 5
+    assert warm.result.findings == cold.result.findings
+
+
+def test_a_changed_file_is_analysed_again(corpus: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _run(corpus, cache)
+    target = corpus / "trio_worker.py"
+    target.write_text(target.read_text().replace("await trio.sleep(5)", "time.sleep(5)"))
+    warm = _run(corpus, cache)
+    assert warm.result.cached == 4
+    assert [f.line for f in warm.result.findings if f.path.endswith("trio_worker.py")] == [
+        14,
+        15,
+        16,
+        23,
+    ]
+
+
+def test_a_corrupt_cache_is_ignored(corpus: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    expected = _run(corpus, cache).result.findings
+    for path in cache.glob("*.pickle"):
+        path.write_bytes(b"not a pickle")
+    again = _run(corpus, cache)
+    assert again.result.cached == 0
+    assert again.result.findings == expected
+    with next(cache.glob("*.pickle")).open("rb") as handle:
+        assert isinstance(pickle.load(handle), dict)
+
+
+def test_an_unwritable_cache_is_a_warning_not_a_failure(corpus: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    linter = _run(corpus, blocker)
+    assert linter.result.findings
+    [warning] = linter.result.warnings
+    assert warning.startswith(f"cannot write the cache in {blocker}")
+
+
+def test_parallel_workers_give_the_same_findings(corpus: Path) -> None:
+    serial = _run(corpus, None, jobs=1)
+    parallel = _run(corpus, None, jobs=2, threshold=0)
+    assert parallel.result.findings == serial.result.findings
+    assert len(serial.result.findings) > 20

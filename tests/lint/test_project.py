@@ -1,0 +1,84 @@
+"""Whole-project analysis: coroutine functions and blocking helpers across modules."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from lint_helpers import FIXTURES, file_markers
+
+from concurrency_lint import Settings, lint_paths
+
+
+@pytest.fixture
+def shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "shop", root)
+    monkeypatch.chdir(root)
+    return root
+
+
+def _found(root: Path, *paths: str, follow: bool = True) -> list[tuple[str, int, str]]:
+    result = lint_paths(list(paths), Settings(root=root), follow_imports=follow)
+    return sorted((Path(f.path).as_posix(), f.line, f.code) for f in result.findings)
+
+
+def test_the_whole_shop_gives_exactly_the_marked_findings(shop: Path) -> None:
+    assert _found(shop, ".") == file_markers(shop.rglob("*.py"), shop)
+
+
+def test_one_file_as_pre_commit_passes_it_still_sees_the_other_modules(shop: Path) -> None:
+    expected = file_markers([shop / "shop" / "api.py"], shop)
+    assert _found(shop, "shop/api.py") == expected
+    result = lint_paths(["shop/api.py"], Settings(root=shop))
+    assert (result.files, result.followed) == (1, 3)
+
+
+def test_without_following_imports_only_the_file_itself_counts(shop: Path) -> None:
+    assert _found(shop, "shop/api.py", follow=False) == []
+
+
+def test_chain_message_names_each_step_and_where_it_blocks(shop: Path) -> None:
+    result = lint_paths(["shop/api.py"], Settings(root=shop))
+    [retry] = [f for f in result.findings if f.line == 11]
+    assert retry.code == "CC101"
+    assert "(retry_later -> backoff -> time.sleep at shop/helpers.py:5)" in retry.message
+    [insert_sync] = [f for f in result.findings if f.line == 12]
+    assert "(insert_sync -> sqlite3.connect at shop/db.py:13)" in insert_sync.message
+
+
+def test_methods_inherited_from_another_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.py").write_text(
+        "import time\n\nclass Repository:\n    async def save(self, row): ...\n\n"
+        "    def flush(self):\n        time.sleep(1)\n"
+    )
+    (package / "orders.py").write_text(
+        "from app.base import Repository\n\n"
+        "class Orders(Repository):\n"
+        "    async def place(self, row):\n"
+        "        self.save(row)\n"
+        "        self.flush()\n"
+    )
+    assert _found(tmp_path, "app/orders.py") == [
+        ("app/orders.py", 5, "CC201"),
+        ("app/orders.py", 6, "CC101"),
+    ]
+
+
+def test_same_named_scripts_in_different_directories_do_not_mix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for directory, helper in (("one", "async def helper(): ..."), ("two", "def helper(): ...")):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / "conftest.py").write_text(
+            f"{helper}\n\nasync def test_it():\n    helper()\n"
+        )
+    assert _found(tmp_path, ".") == [("one/conftest.py", 4, "CC201")]

@@ -1,0 +1,417 @@
+"""Names resolve through imports and types, never as bare strings; messages teach."""
+
+from __future__ import annotations
+
+import pytest
+from lint_helpers import lines_and_codes, lint
+
+from concurrency_lint import lint_source
+
+
+def test_aliased_imports_resolve() -> None:
+    source = """
+from time import sleep as nap
+import requests as r
+from os import path as p
+import os.path
+
+async def handler():
+    nap(1)
+    r.get("http://127.0.0.1/")
+    p.exists("x")
+    os.path.isfile("y")
+"""
+    assert lines_and_codes(lint_source(source)) == [
+        (8, "CC101"),
+        (9, "CC105"),
+        (10, "CC103"),
+        (11, "CC103"),
+    ]
+
+
+def test_message_names_the_alias_and_what_it_resolves_to() -> None:
+    [finding] = lint_source("from time import sleep as nap\nasync def f():\n    nap(1)\n")
+    assert finding.message.startswith("`nap()` (time.sleep) blocks the event loop while it sleeps")
+
+
+def test_pure_path_functions_are_not_io() -> None:
+    source = """
+import os.path
+
+async def build(name):
+    return os.path.join("data", os.path.basename(name)), os.path.splitext(name)
+"""
+    assert lint_source(source) == []
+
+
+def test_local_names_shadow_modules() -> None:
+    source = """
+import time
+
+async def with_parameter(time):
+    time.sleep(1)
+
+async def with_local():
+    open = lambda name: name
+    open("x")
+
+def sleep(seconds):
+    return seconds
+
+async def own_function():
+    sleep(1)
+"""
+    assert lint_source(source) == []
+
+
+def test_unknown_names_are_not_guessed() -> None:
+    source = """
+async def handler(client, sleep):
+    client.get("http://127.0.0.1/")
+    sleep(1)
+    unknown_module.sleep(1)
+"""
+    assert lint_source(source) == []
+
+
+@pytest.mark.parametrize(
+    ("queue_expression", "reported"),
+    [
+        ("asyncio.Queue()", False),
+        ("queue.Queue()", True),
+        ("queue.Queue(maxsize=10)", True),
+        ("queue.LifoQueue(10)", True),
+    ],
+)
+def test_receiver_type_decides_whether_get_blocks(queue_expression: str, reported: bool) -> None:
+    source = f"""
+import asyncio
+import queue
+
+async def consume():
+    items = {queue_expression}
+    return items.get()
+"""
+    assert [f.code for f in lint_source(source)] == (["CC107"] if reported else [])
+
+
+def test_put_on_an_unbounded_queue_never_waits() -> None:
+    source = """
+import queue
+
+jobs = queue.Queue()
+
+async def produce():
+    jobs.put(1)
+    return jobs.get()
+"""
+    assert lines_and_codes(lint_source(source)) == [(8, "CC107")]
+
+
+def test_types_come_from_annotations_attributes_and_with_targets() -> None:
+    source = """
+import queue
+import threading
+from concurrent.futures import Future
+
+class Worker:
+    done: threading.Event
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    async def run(self, jobs: "queue.Queue[int]", future: Future) -> None:
+        with self.lock:
+            pass
+        self.done.wait()
+        future.result()
+        with threading.Semaphore(2) as semaphore:
+            semaphore.acquire()
+"""
+    assert lines_and_codes(lint_source(source)) == [
+        (14, "CC107"),
+        (16, "CC107"),
+        (17, "CC107"),
+        (19, "CC107"),
+    ]
+
+
+def test_optional_annotations_keep_their_type() -> None:
+    source = """
+from __future__ import annotations
+import threading
+from typing import Optional
+
+async def wait(event: Optional[threading.Event], other: threading.Event | None):
+    event.wait()
+    other.wait()
+"""
+    assert lines_and_codes(lint_source(source)) == [(7, "CC107"), (8, "CC107")]
+
+
+def test_only_direct_calls_in_async_bodies_count() -> None:
+    source = """
+import asyncio
+import time
+
+async def main():
+    def helper_never_called():
+        time.sleep(1)
+    callback = lambda: time.sleep(1)
+    await asyncio.to_thread(time.sleep, 1)
+    await asyncio.get_running_loop().run_in_executor(None, callback)
+
+def sync():
+    time.sleep(1)
+
+class NotAsync:
+    def method(self):
+        time.sleep(1)
+"""
+    assert lint_source(source) == []
+
+
+def test_async_with_and_comprehensions_in_async_code() -> None:
+    source = """
+import asyncio
+import threading
+import time
+
+lock = threading.Lock()
+alock = asyncio.Lock()
+
+async def main(delays):
+    async with alock:
+        pass
+    with lock:
+        pass
+    return [time.sleep(d) for d in delays]
+"""
+    assert lines_and_codes(lint_source(source)) == [(12, "CC107"), (14, "CC101")]
+
+
+@pytest.mark.parametrize(
+    ("import_line", "expected"),
+    [
+        ("import asyncio", "use `await asyncio.sleep(...)`"),
+        ("import trio", "use `await trio.sleep(...)`"),
+        ("import anyio", "use `await anyio.sleep(...)`"),
+        ("import asyncio, anyio", "use `await anyio.sleep(...)`"),
+        ("", "use `await asyncio.sleep(...)`"),
+    ],
+)
+def test_message_names_the_alternative_for_the_framework_in_use(
+    import_line: str, expected: str
+) -> None:
+    [finding] = lint_source(f"{import_line}\nimport time\nasync def f():\n    time.sleep(1)\n")
+    assert finding.message.endswith(expected)
+
+
+def test_configured_framework_wins_over_imports() -> None:
+    [finding] = lint(
+        "import asyncio\nimport time\nasync def f():\n    time.sleep(1)\n", framework="trio"
+    )
+    assert finding.message.endswith("use `await trio.sleep(...)`")
+
+
+@pytest.mark.parametrize(
+    ("framework", "expected"),
+    [
+        ("asyncio", "`await asyncio.create_subprocess_exec(...)`"),
+        ("trio", "`await trio.run_process(...)`"),
+        ("anyio", "`await anyio.run_process(...)`"),
+    ],
+)
+def test_subprocess_message_per_framework(framework: str, expected: str) -> None:
+    source = f"import {framework}\nimport subprocess\nasync def f():\n    subprocess.run(['ls'])\n"
+    [finding] = lint_source(source)
+    assert expected in finding.message
+
+
+def test_calls_that_cannot_block_are_not_reported() -> None:
+    source = """
+import queue
+import threading
+
+lock = threading.Lock()
+items = queue.Queue(maxsize=1)
+event = threading.Event()
+
+async def main():
+    lock.acquire(False)
+    lock.acquire(blocking=False)
+    lock.acquire(timeout=0)
+    items.get(False)
+    items.get(block=False)
+    items.put(1, False)
+    event.wait(0)
+    fresh = threading.Lock()
+    fresh.acquire()
+"""
+    assert lint_source(source) == []
+
+
+def test_non_blocking_sockets_are_recognised() -> None:
+    source = """
+import contextlib
+import socket
+import trio
+
+class Wakeup:
+    def __init__(self):
+        self.sock, self.other = socket.socketpair()
+        self.sock.setblocking(False)
+
+    async def drain(self):
+        self.sock.recv(1)
+
+async def main(a: socket.socket, b: socket.socket, c: socket.socket, d: socket.socket):
+    a.setblocking(False)
+    a.send(b"x")
+    try:
+        b.send(b"x")
+    except BlockingIOError:
+        pass
+    with contextlib.suppress(BlockingIOError):
+        c.recv(1)
+    await trio.lowlevel.wait_readable(d)
+    d.recv(1)
+    socket.getaddrinfo("127.0.0.1", 80)
+    socket.getaddrinfo("example.com", 80, flags=socket.AI_NUMERICHOST)
+"""
+    assert lint_source(source) == []
+
+
+def test_blocking_sockets_are_reported() -> None:
+    source = """
+import socket
+
+async def main(host: str, sock: socket.socket):
+    sock.connect((host, 80))
+    socket.getaddrinfo(host, 80)
+"""
+    assert lines_and_codes(lint_source(source)) == [(5, "CC104"), (6, "CC104")]
+
+
+def test_transitive_blocking_names_the_chain_and_the_location() -> None:
+    source = """
+import time
+
+def backoff(attempt):
+    time.sleep(2 ** attempt)
+
+def retry(attempt):
+    backoff(attempt)
+
+async def fetch():
+    retry(1)
+"""
+    [finding] = lint_source(source, path="shop/api.py")
+    assert finding.code == "CC101"
+    assert finding.line == 11
+    assert "(retry -> backoff -> time.sleep at shop/api.py:5)" in finding.message
+    assert "`await asyncio.to_thread(retry, ...)`" in finding.message
+
+
+def test_recursion_and_cycles_terminate() -> None:
+    source = """
+import time
+
+def ping(n):
+    return pong(n - 1) if n else time.sleep(1)
+
+def pong(n):
+    return ping(n)
+
+def loop_forever(n):
+    return loop_forever(n + 1)
+
+async def main():
+    ping(3)
+    loop_forever(0)
+"""
+    assert lines_and_codes(lint_source(source)) == [(14, "CC101")]
+
+
+def test_extra_blocking_calls_and_coroutine_functions_from_configuration() -> None:
+    source = """
+import vendor.sdk
+from vendor.aio import fetch
+
+def refresh():
+    vendor.sdk.sync_call()
+
+async def main():
+    vendor.sdk.sync_call()
+    refresh()
+    fetch()
+"""
+    findings = lint(
+        source,
+        extra_blocking_calls={"vendor.sdk.sync_call": "`await vendor.aio.call()`"},
+        extra_coroutine_functions=["vendor.aio.fetch"],
+    )
+    assert lines_and_codes(findings) == [(9, "CC109"), (10, "CC109"), (11, "CC201")]
+    assert findings[0].message.endswith("use `await vendor.aio.call()`")
+
+
+def test_extra_thread_offload_functions_from_configuration() -> None:
+    source = """
+import workers
+
+def crunch(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+async def main():
+    await workers.in_thread(crunch, 10)
+    await workers.submit(5, job=crunch)
+"""
+    findings = lint(
+        source, extra_thread_offload_functions={"workers.in_thread": 0, "workers.submit": "job"}
+    )
+    assert lines_and_codes(findings) == [(11, "CC302"), (12, "CC302")]
+
+
+def test_cpu_message_explains_the_gil_and_suggests_processes() -> None:
+    source = """
+import trio
+
+def crunch(n):
+    return sum(i * i for i in range(n))
+
+async def main():
+    await trio.to_thread.run_sync(crunch, 10)
+"""
+    [finding] = lint_source(source)
+    assert "holds the GIL" in finding.message
+    assert "`await trio_parallel.run_sync(crunch, ...)`" in finding.message
+
+
+def test_functions_releasing_the_gil_or_doing_io_are_not_cpu_bound() -> None:
+    source = """
+import asyncio
+import hashlib
+import numpy
+
+def checksum(chunks):
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk * 2)
+    return digest.digest()
+
+def matrix(n):
+    return [numpy.ones(n) * i for i in range(n)]
+
+def unknown(n):
+    return [helper(i) * 2 for i in range(n)]
+
+async def main():
+    await asyncio.to_thread(checksum, [b"x"])
+    await asyncio.to_thread(matrix, 3)
+    await asyncio.to_thread(unknown, 3)
+"""
+    assert lint_source(source) == []
