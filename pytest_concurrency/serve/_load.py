@@ -171,6 +171,7 @@ def run_load(
     timeout: float = 10.0,
     connect_timeout: float = 10.0,
     cpu_affinity: list[int] | None = None,
+    server_pids: list[int] | None = None,
     wait_accepted: bool = True,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoadReport:
@@ -179,7 +180,9 @@ def run_load(
     ``rate`` requests per second in an open loop, or a closed loop when ``rate`` is None; stop
     after ``duration`` seconds or ``requests`` requests, whichever comes first (one of them is
     required). ``timeout`` bounds each request. ``cpu_affinity`` pins the generator.
-    ``progress`` receives the generator's progress events (dictionaries).
+    ``server_pids`` names the processes of a server given by URL (they and their children are
+    measured: CPU per request, memory, threads). ``progress`` receives the generator's progress
+    events (dictionaries).
     """
     _validate(connections, rate, duration, requests, timeout)
     handle = target if isinstance(target, ServerHandle) else None
@@ -195,7 +198,7 @@ def run_load(
                 f"target must be a server handle or http://HOST:PORT, got {target!r}"
             )
         host, port, model, url = parts.hostname, parts.port, None, str(target)
-        pids, children = [], False
+        pids, children = list(server_pids or []), True
     check_loopback(host)
     if handle is not None and not handle.isolated:
         # The server shares this process: it needs a descriptor per connection too.

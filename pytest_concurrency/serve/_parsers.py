@@ -21,6 +21,7 @@ from pytest_concurrency.serve._http import Request, Response, encode_response, r
 __all__ = ["PARSERS", "BadRequest", "RequestParser", "make_parser_factory"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
 
 class BadRequest(Exception):
@@ -81,13 +82,8 @@ class HttptoolsParser:
         self._limit_error: BadRequest | None = None
         self.interim = b""
 
-    # httptools callbacks ---------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._body = []
-        self._head_size = 0
-
+    # httptools callbacks (the state is reset when a message completes, not when the next
+    # begins: one callback less per request) ----------------------------------------------
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_size += len(url)
@@ -101,11 +97,8 @@ class HttptoolsParser:
         if self._head_size > self._max_head:
             self._limit_error = BadRequest(431, "request header fields too large")
             raise _HeadTooLarge
-
-    def on_headers_complete(self) -> None:
-        for name, value in self._headers:
-            if name.lower() == b"expect" and value.lower() == b"100-continue":
-                self.interim = _CONTINUE
+        if len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
+            self.interim = _CONTINUE
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -115,17 +108,24 @@ class HttptoolsParser:
 
     def on_message_complete(self) -> None:
         parser = self._parser
-        self.interim = b""
+        method = parser.get_method()
+        body = self._body
         self._ready.append(
             Request(
-                parser.get_method().decode("ascii"),
+                _METHODS.get(method) or method.decode("ascii"),
                 self._url.decode("latin-1"),
                 self._headers,
-                b"".join(self._body) if self._body else b"",
+                b"".join(body) if body else b"",
                 parser.get_http_version(),
                 parser.should_keep_alive(),
             )
         )
+        self.interim = b""
+        self._url = b""
+        self._headers = []
+        if body:
+            self._body = []
+        self._head_size = 0
 
     # parser interface ------------------------------------------------------------------
     def feed(self, data: bytes) -> list[Request]:

@@ -129,9 +129,13 @@ class Engine(abc.ABC):
         """Processes the server started (their CPU and memory belong to the server)."""
         return []
 
+    def requests_served(self) -> int:
+        """Responses sent so far (models counting per connection override this)."""
+        return self._requests
+
     def stats(self) -> EngineStats:
         return EngineStats(
-            requests=self._requests,
+            requests=self.requests_served(),
             bad_requests=self._bad_requests,
             handler_errors=self.app.error_count,
             connections_open=self._connections_open,

@@ -37,7 +37,17 @@ _WAKE = object()
 
 
 class _Connection:
-    __slots__ = ("busy", "closed", "eof", "lock", "parser", "pending", "registered", "sock")
+    __slots__ = (
+        "busy",
+        "closed",
+        "eof",
+        "lock",
+        "parser",
+        "pending",
+        "registered",
+        "served",
+        "sock",
+    )
 
     def __init__(self, sock: socket.socket, parser: RequestParser) -> None:
         self.sock = sock
@@ -48,6 +58,7 @@ class _Connection:
         self.eof = False  # the client finished sending (or reading stopped)
         self.closed = False
         self.registered = True  # in the selector; only the selector thread changes this
+        self.served = 0  # responses sent, counted under ``lock``
 
 
 class ThreadpoolEngine(Engine):
@@ -183,8 +194,7 @@ class ThreadpoolEngine(Engine):
                 more = connection.parser.resume()
                 if more:
                     connection.pending.extend(more)
-            with self._lock:
-                self._requests += 1
+                connection.served += 1
             if not self._send(connection, out) or not keep_alive:
                 self._retire(connection)
                 return
@@ -218,6 +228,11 @@ class ThreadpoolEngine(Engine):
         with self._lock:
             self._connections.discard(connection)
             self._connections_open -= 1
+            self._requests += connection.served
+
+    def requests_served(self) -> int:
+        with self._lock:
+            return self._requests + sum(c.served for c in self._connections)
 
     # lifecycle -------------------------------------------------------------------------
     def stop(self) -> None:

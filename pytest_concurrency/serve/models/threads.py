@@ -52,6 +52,16 @@ def stuck_threads_report(threads: list[threading.Thread], limit: int = 3) -> str
     return "".join(parts)
 
 
+class _Connection:
+    """A connection's thread and how many responses it sent (counted without a lock)."""
+
+    __slots__ = ("served", "thread")
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.served = 0
+
+
 class ThreadsEngine(Engine):
     """Thread per connection: simple, preemptive, and expensive per connection."""
 
@@ -62,7 +72,7 @@ class ThreadsEngine(Engine):
         self._acceptor: threading.Thread | None = None
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._stopping = False
-        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections: dict[socket.socket, _Connection] = {}
         self._ids = itertools.count(1)
 
     def start(self) -> None:
@@ -94,14 +104,16 @@ class ThreadsEngine(Engine):
             return
         conn.setblocking(True)
         set_nodelay(conn)
+        record = _Connection(threading.Thread())
         thread = threading.Thread(
             target=self._serve_connection,
-            args=(conn,),
+            args=(conn, record),
             name=self.thread_name(f"conn-{next(self._ids)}"),
             daemon=True,
         )
+        record.thread = thread
         with self._lock:
-            self._connections[conn] = thread
+            self._connections[conn] = record
             self._connections_open += 1
             self._connections_total += 1
         try:
@@ -112,7 +124,7 @@ class ThreadsEngine(Engine):
                 self._connections_open -= 1
                 conn.close()
 
-    def _serve_connection(self, conn: socket.socket) -> None:
+    def _serve_connection(self, conn: socket.socket, record: _Connection) -> None:
         app = self.app
         parser = app.new_parser()
         lock = self._lock
@@ -134,8 +146,7 @@ class ThreadsEngine(Engine):
                 while requests:
                     for request in requests:
                         out, keep_alive = parser.encode(request, app.call_sync(request))
-                        with lock:
-                            self._requests += 1
+                        record.served += 1
                         conn.sendall(out)
                         if not keep_alive:
                             return
@@ -146,7 +157,12 @@ class ThreadsEngine(Engine):
             with lock:
                 self._connections.pop(conn, None)
                 self._connections_open -= 1
+                self._requests += record.served
                 conn.close()
+
+    def requests_served(self) -> int:
+        with self._lock:
+            return self._requests + sum(r.served for r in self._connections.values())
 
     def stop(self) -> None:
         self._stopping = True
@@ -162,11 +178,11 @@ class ThreadsEngine(Engine):
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
         deadline = time.monotonic() + self.options.shutdown_timeout
-        for _, thread in connections:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for _, record in connections:
+            record.thread.join(max(0.0, deadline - time.monotonic()))
         self._wake_reader.close()
         self._wake_writer.close()
-        stuck = [thread for _, thread in connections if thread.is_alive()]
+        stuck = [record.thread for _, record in connections if record.thread.is_alive()]
         if self._acceptor is not None and self._acceptor.is_alive():
             stuck.insert(0, self._acceptor)
         if stuck:
