@@ -11,15 +11,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import importlib
 import socket
 import sys
 import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
-
-import anyio
-import anyio.lowlevel
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
 from pytest_concurrency.serve._http import Request, error_response_bytes
@@ -34,6 +32,18 @@ __all__ = ["AsyncioEngine", "RemoteHandlerError"]
 
 # Stop reading from a connection that pipelines more than this many requests ahead.
 _MAX_PIPELINED = 32
+# Connections accepted per loop step.
+_ACCEPT_BURST = 32
+
+
+def preload_anyio_backend(name: str) -> None:
+    """Import anyio's backend for ``name`` now, outside any event loop.
+
+    anyio imports it on the first anyio call in a loop, which takes tens of milliseconds:
+    done there, it is a loop step that blocks (and the first request pays for it).
+    """
+    with contextlib.suppress(ImportError):
+        importlib.import_module(f"anyio._backends._{name}")
 
 
 class RemoteHandlerError(Exception):
@@ -228,6 +238,7 @@ class AsyncioEngine(Engine):
 
     # lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        preload_anyio_backend("asyncio")
         self._thread = threading.Thread(target=self._run, name=self.thread_name("loop"))
         self._thread.daemon = True
         self._thread.start()
@@ -271,12 +282,14 @@ class AsyncioEngine(Engine):
         self.prepare(loop)
         server = None
         if self.listener is not None:
+            # asyncio accepts up to ``backlog`` connections in one callback; a storm of
+            # thousands would hold the loop for the whole burst. Accept at most _ACCEPT_BURST
+            # per step, then restore the kernel's listen backlog (asyncio re-listened).
             server = await loop.create_server(
-                lambda: _HttpProtocol(self, loop), sock=self.listener, backlog=self.options.backlog
+                lambda: _HttpProtocol(self, loop), sock=self.listener, backlog=_ACCEPT_BURST
             )
+            self.listener.listen(self.options.backlog)
         ticker = loop.create_task(self._tick(loop))
-        # anyio imports its backend on first use (tens of ms): do it now, not in a request.
-        await anyio.lowlevel.checkpoint()
         self._ready.set()
         try:
             await self._stop_future

@@ -210,11 +210,9 @@ class ProcessesEngine(Engine):
                     conn = accept_ready(listener)
                     if conn is None:
                         continue
-                    with conn:
-                        try:
-                            socket.send_fds(next(channels), [b"c"], [conn.fileno()])
-                        except OSError:  # that worker is gone; the client sees a reset
-                            pass
+                    # OSError: that worker is gone; the client sees a reset.
+                    with conn, contextlib.suppress(OSError):
+                        socket.send_fds(next(channels), [b"c"], [conn.fileno()])
 
     def _ask(self, command: str) -> list[Any]:
         answers = []

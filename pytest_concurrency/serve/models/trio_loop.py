@@ -8,8 +8,6 @@ import threading
 import traceback
 from typing import Any, ClassVar
 
-import anyio
-import anyio.lowlevel
 import trio
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
@@ -21,6 +19,7 @@ from pytest_concurrency.serve.models._base import (
     ServerStopError,
     set_nodelay,
 )
+from pytest_concurrency.serve.models.asyncio_loop import preload_anyio_backend
 
 __all__ = ["TrioEngine"]
 
@@ -45,6 +44,7 @@ class TrioEngine(Engine):
         self._sockets: set[trio.socket.SocketType] = set()
 
     def start(self) -> None:
+        preload_anyio_backend("trio")
         self._thread = threading.Thread(target=self._run, name=self.thread_name("loop"))
         self._thread.daemon = True
         self._thread.start()
@@ -76,8 +76,6 @@ class TrioEngine(Engine):
                 self._cancel_scope = nursery.cancel_scope
                 nursery.start_soon(self._tick)
                 nursery.start_soon(self._accept, listener, nursery)
-                # anyio imports its backend on first use (tens of ms): not in a request.
-                await anyio.lowlevel.checkpoint()
                 self._ready.set()
         finally:
             listener.close()
