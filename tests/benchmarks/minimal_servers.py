@@ -203,6 +203,7 @@ def serve_trio(sock: socket.socket) -> None:
     async def main() -> None:
         listener = trio.socket.from_stdlib_socket(sock)
         async with trio.open_nursery() as nursery:
+
             async def accept() -> None:
                 while True:
                     conn, _ = await listener.accept()

@@ -1,0 +1,395 @@
+"""Benchmarks of the servers and the load generator (``make bench-serve``).
+
+Every figure is measured side by side in one run against a baseline, and reported as a ratio
+where the target is one:
+
+1. HTTP parser: server CPU per request with httptools and with h11 (asyncio model).
+2. Server overhead: CPU per request of each model against its minimal hand-written server
+   (``minimal_servers.py``), at 2,000 req/s offered over 1,000 keep-alive connections with
+   10 ms of I/O per request; and the p50 latency of that run (target: at most 11.5 ms).
+3. 10,000 connections at 10,000 req/s, server on one core: p99 of uvloop and asyncio (targets
+   20 ms and 30 ms), and resident memory per idle connection of the event-loop models (target:
+   at most 6 KB), beside the minimal servers.
+4. The load generator against wrk, both on one core against a server that answers at once:
+   requests per second, and requests per CPU-second of the generator (target: 40,000).
+
+Servers run in their own process pinned to CPU 0, load generators pinned to CPU 1. Repeated
+runs alternate between the real and the minimal server; medians are reported. The machine's
+load average is printed: on a busy machine every figure is noisier.
+
+    python tests/benchmarks/bench_serve.py [--quick] [--sections 1,2,3,4] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from pytest_concurrency.serve import MODELS, LoadReport, run_load, start_server  # noqa: E402
+from pytest_concurrency.serve._procmetrics import raise_fd_limit  # noqa: E402
+
+SERVER_CPU = [0]
+LOAD_CPU = [1]
+
+# The handler each model runs: it waits exactly as the minimal server does.
+HANDLERS = {
+    "threads": "bench_handlers:sync_io",
+    "threadpool": "bench_handlers:sync_io",
+    "asyncio": "bench_handlers:asyncio_io",
+    "uvloop": "bench_handlers:asyncio_io",
+    "trio": "bench_handlers:trio_io",
+    "processes": "bench_handlers:asyncio_io",
+    "asyncio+processes": "bench_handlers:asyncio_io",
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def minimal_server(model: str) -> Iterator[tuple[str, list[int]]]:
+    """A minimal server of ``model`` in a subprocess pinned to the server CPU."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "minimal_servers.py"), model],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPU),
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}", [process.pid]
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def real_server(model: str, **options: Any) -> Iterator[tuple[str, list[int]]]:
+    handler = options.pop("handler", HANDLERS[model])
+    with start_server(handler, model, isolated=True, cpu_affinity=SERVER_CPU, **options) as server:
+        yield server.url, server.pids
+
+
+def measure(server: Callable[[], Any], **load: Any) -> LoadReport:
+    with server() as (url, pids):
+        return run_load(url, server_pids=pids, cpu_affinity=LOAD_CPU, **load)
+
+
+def median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+@dataclass
+class Options:
+    reps: int
+    duration: float
+    big_duration: float
+    quick: bool
+
+
+# 1. parser -----------------------------------------------------------------------------------
+def bench_parsers(opts: Options) -> dict[str, Any]:
+    log("1. HTTP parser overhead: asyncio model, 2,000 req/s over 100 connections, 10 ms I/O")
+    results: dict[str, list[float | None]] = {"httptools": [], "h11": []}
+    for rep in range(opts.reps):
+        for parser in ("httptools", "h11"):
+            report = measure(
+                lambda parser=parser: real_server("asyncio", http=parser),
+                connections=100,
+                rate=2000,
+                duration=opts.duration,
+                path="/?ms=10",
+            )
+            results[parser].append(report.cpu_us_per_request)
+            log(f"   rep {rep + 1} {parser}: {fmt(report.cpu_us_per_request, 0)} us/request")
+    httptools, h11 = median(results["httptools"]), median(results["h11"])
+    ratio = h11 / httptools if httptools and h11 else None
+    print("\n### 1. HTTP parser: server CPU per request (asyncio, 2,000 req/s, 100 connections)")
+    print("| parser | CPU per request (median) |\n|---|---|")
+    print(f"| httptools | {fmt(httptools, 0)} us |\n| h11 | {fmt(h11, 0)} us ({fmt(ratio, 2)}x) |")
+    return {"httptools_us": httptools, "h11_us": h11, "h11_over_httptools": ratio}
+
+
+# 2. overhead against the minimal servers and p50 at 2,000 req/s / 1,000 connections ----------
+def bench_overhead(opts: Options) -> dict[str, Any]:
+    log("2. Server overhead: 2,000 req/s over 1,000 connections, 10 ms I/O, every model")
+    rows = {}
+    for model in MODELS:
+        if not MODELS[model].available:
+            log(f"   {model}: not installed, skipped")
+            continue
+        ours: list[LoadReport] = []
+        minimal: list[LoadReport] = []
+        for rep in range(opts.reps):
+            load = {"connections": 1000, "rate": 2000, "duration": opts.duration, "path": "/?ms=10"}
+            ours.append(measure(lambda model=model: real_server(model), **load))
+            minimal.append(measure(lambda model=model: minimal_server(model), **load))
+            log(
+                f"   {model} rep {rep + 1}: {fmt(ours[-1].cpu_us_per_request, 0)} vs "
+                f"{fmt(minimal[-1].cpu_us_per_request, 0)} us/request, p50 "
+                f"{fmt(ours[-1].p50_ms, 2)} vs {fmt(minimal[-1].p50_ms, 2)} ms"
+            )
+        our_cpu = median([r.cpu_us_per_request for r in ours])
+        min_cpu = median([r.cpu_us_per_request for r in minimal])
+        ratios = [
+            a.cpu_us_per_request / b.cpu_us_per_request
+            for a, b in zip(ours, minimal)
+            if a.cpu_us_per_request and b.cpu_us_per_request
+        ]
+        rows[model] = {
+            "cpu_us": our_cpu,
+            "minimal_cpu_us": min_cpu,
+            "ratio": our_cpu / min_cpu if our_cpu and min_cpu else None,
+            "ratio_per_pair": [round(r, 3) for r in ratios],
+            "p50_ms": median([r.p50_ms for r in ours]),
+            "p99_ms": median([r.p99_ms for r in ours]),
+            "minimal_p50_ms": median([r.p50_ms for r in minimal]),
+            "errors": sum(r.error_count for r in ours),
+            "achieved_rps": median([r.achieved_rps for r in ours]),
+        }
+    print(
+        "\n### 2. Server overhead and latency: 2,000 req/s offered over 1,000 connections, "
+        "10 ms of I/O, server on 1 core"
+    )
+    print(
+        "| model | CPU/request | minimal server | ratio (target <= 1.25) | p50 (target <= 11.5 ms) "
+        "| p99 | minimal p50 |\n|---|---|---|---|---|---|---|"
+    )
+    for model, row in rows.items():
+        ratio = row["ratio"]
+        verdict = "met" if ratio is not None and ratio <= 1.25 else "MISSED"
+        p50 = row["p50_ms"]
+        p50_verdict = "met" if p50 is not None and p50 <= 11.5 else "MISSED"
+        print(
+            f"| {model} | {fmt(row['cpu_us'], 0)} us | {fmt(row['minimal_cpu_us'], 0)} us | "
+            f"{fmt(ratio, 2)} ({verdict}) | {fmt(p50, 2)} ms ({p50_verdict}) | "
+            f"{fmt(row['p99_ms'], 1)} ms | {fmt(row['minimal_p50_ms'], 2)} ms |"
+        )
+    return rows
+
+
+# 3. 10,000 connections -------------------------------------------------------------------------
+def bench_10k(opts: Options) -> dict[str, Any]:
+    connections = 2000 if opts.quick else 10_000
+    rate = 2000 if opts.quick else 10_000
+    log(f"3. {connections:,} connections at {rate:,} req/s, server on 1 core")
+    rows = {}
+    for model in ("uvloop", "asyncio", "trio"):
+        if not MODELS[model].available:
+            continue
+        ours, minimal = [], []
+        for rep in range(max(1, opts.reps // 2)):
+            load = {
+                "connections": connections,
+                "rate": rate,
+                "duration": opts.big_duration,
+                "path": "/?ms=10",
+                "timeout": 20.0,
+            }
+            ours.append(measure(lambda model=model: real_server(model), **load))
+            minimal.append(measure(lambda model=model: minimal_server(model), **load))
+            log(
+                f"   {model} rep {rep + 1}: p50 {fmt(ours[-1].p50_ms)} p99 {fmt(ours[-1].p99_ms)} "
+                f"ms, {ours[-1].achieved_rps:.0f} req/s, "
+                f"{fmt((ours[-1].memory_per_connection_bytes or 0) / 1024)} KB/conn; minimal "
+                f"p99 {fmt(minimal[-1].p99_ms)} ms, "
+                f"{fmt((minimal[-1].memory_per_connection_bytes or 0) / 1024)} KB/conn"
+            )
+        rows[model] = {
+            "p50_ms": median([r.p50_ms for r in ours]),
+            "p99_ms": median([r.p99_ms for r in ours]),
+            "max_ms": median([r.max_ms for r in ours]),
+            "achieved_rps": median([r.achieved_rps for r in ours]),
+            "errors": sum(r.error_count for r in ours),
+            "cpu_us": median([r.cpu_us_per_request for r in ours]),
+            "kb_per_connection": median(
+                [(r.memory_per_connection_bytes or 0) / 1024 for r in ours]
+            ),
+            "rss_peak_mb": median([r.rss_peak_bytes / 2**20 for r in ours]),
+            "minimal_p99_ms": median([r.p99_ms for r in minimal]),
+            "minimal_kb_per_connection": median(
+                [(r.memory_per_connection_bytes or 0) / 1024 for r in minimal]
+            ),
+            "loop_lag_max_ms": median([r.loop_lag_max_ms for r in ours]),
+        }
+    targets = {"uvloop": 20.0, "asyncio": 30.0}
+    print(
+        f"\n### 3. {connections:,} connections at {rate:,} req/s offered, 10 ms of I/O, "
+        "server on 1 core"
+    )
+    print(
+        "| model | achieved | p50 | p99 (target) | max | CPU/request | RSS per idle connection "
+        "(target <= 6 KB) | minimal: p99, RSS/conn |\n|---|---|---|---|---|---|---|---|"
+    )
+    for model, row in rows.items():
+        target = targets.get(model)
+        p99 = row["p99_ms"]
+        p99_text = f"{fmt(p99)} ms"
+        if target is not None:
+            met = p99 is not None and p99 <= target
+            p99_text += f" (<= {target:g}: {'met' if met else 'MISSED'})"
+        kb = row["kb_per_connection"]
+        kb_verdict = "met" if kb is not None and kb <= 6.0 else "MISSED"
+        print(
+            f"| {model} | {fmt(row['achieved_rps'], 0)}/s | {fmt(row['p50_ms'])} ms | "
+            f"{p99_text} | {fmt(row['max_ms'])} ms | {fmt(row['cpu_us'], 0)} us | "
+            f"{fmt(kb, 2)} KB ({kb_verdict}) | {fmt(row['minimal_p99_ms'])} ms, "
+            f"{fmt(row['minimal_kb_per_connection'], 2)} KB |"
+        )
+    return {"connections": connections, "rate": rate, "models": rows}
+
+
+# 4. load generator against wrk ----------------------------------------------------------------
+def _ensure_wrk() -> str | None:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("   wrk not found: installing the Debian package (apt-get install -y wrk)")
+        subprocess.run(
+            ["apt-get", "install", "-y", "wrk"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        return shutil.which("wrk")
+    return None
+
+
+def _run_wrk(wrk: str, url: str, connections: int, seconds: float) -> tuple[float, float]:
+    """(requests per second, CPU seconds) of one wrk run pinned to the load CPU."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{connections}", f"-d{seconds:g}s", url + "/"],
+        capture_output=True,
+        text=True,
+        check=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, LOAD_CPU),
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not found:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(found.group(1)), cpu
+
+
+def bench_generator(opts: Options) -> dict[str, Any]:
+    log("4. Load generator against wrk: 100 connections, closed loop, a server answering at once")
+    wrk = _ensure_wrk()
+    ours: list[tuple[float, float]] = []
+    theirs: list[tuple[float, float]] = []
+    with minimal_server("blast") as (url, pids):
+        for rep in range(opts.reps):
+            report = run_load(
+                url,
+                connections=100,
+                duration=opts.duration,
+                cpu_affinity=LOAD_CPU,
+                server_pids=pids,
+            )
+            ours.append((report.achieved_rps, report.generator_cpu_seconds / report.duration_s))
+            log(
+                f"   rep {rep + 1} ours: {report.achieved_rps:.0f} req/s using "
+                f"{ours[-1][1]:.2f} of its core (server used {report.server_cores:.2f})"
+            )
+            if wrk:
+                rps, cpu = _run_wrk(wrk, url, 100, opts.duration)
+                theirs.append((rps, cpu / opts.duration))
+                log(f"   rep {rep + 1} wrk:  {rps:.0f} req/s using {theirs[-1][1]:.2f} of its core")
+    result: dict[str, Any] = {
+        "ours_rps": median([r for r, _ in ours]),
+        "ours_core_fraction": median([c for _, c in ours]),
+        "ours_rps_per_cpu_second": median([r / c for r, c in ours if c]),
+    }
+    print("\n### 4. Load generator: one core, 100 connections, closed loop, server answers at once")
+    print("| generator | req/s | share of its core used | req per CPU-second (target >= 40,000) |")
+    print("|---|---|---|---|")
+    capacity = result["ours_rps_per_cpu_second"]
+    verdict = "met" if capacity and capacity >= 40_000 else "MISSED"
+    print(
+        f"| pytest-concurrency-guard | {fmt(result['ours_rps'], 0)} | "
+        f"{fmt(result['ours_core_fraction'], 2)} | {fmt(capacity, 0)} ({verdict}) |"
+    )
+    if wrk:
+        result.update(
+            wrk_rps=median([r for r, _ in theirs]),
+            wrk_core_fraction=median([c for _, c in theirs]),
+            wrk_rps_per_cpu_second=median([r / c for r, c in theirs if c]),
+        )
+        print(
+            f"| wrk 4 (-t1) | {fmt(result['wrk_rps'], 0)} | {fmt(result['wrk_core_fraction'], 2)} "
+            f"| {fmt(result['wrk_rps_per_cpu_second'], 0)} |"
+        )
+    else:
+        print("\nwrk is not installed (and could not be installed): comparison skipped.")
+    return result
+
+
+SECTIONS = {"1": bench_parsers, "2": bench_overhead, "3": bench_10k, "4": bench_generator}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short runs, 2,000 connections")
+    parser.add_argument("--sections", default="1,2,3,4", help="comma-separated: 1,2,3,4")
+    parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    args = parser.parse_args()
+    if len(os.sched_getaffinity(0)) < 2:
+        print("bench_serve needs 2 CPUs (server and load generator on separate cores)")
+        return 2
+    raise_fd_limit(12_000)
+    opts = (
+        Options(reps=2, duration=2.0, big_duration=4.0, quick=True)
+        if args.quick
+        else Options(reps=5, duration=3.0, big_duration=10.0, quick=False)
+    )
+    load_before = os.getloadavg()[0]
+    print(
+        f"## bench_serve ({'quick' if args.quick else 'full'}): {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}, load average {load_before:.2f} at start"
+    )
+    if load_before > 1.0:
+        log(f"warning: the machine is busy (load average {load_before:.2f}); figures are noisier")
+    started = time.monotonic()
+    results: dict[str, Any] = {"load_average_start": load_before}
+    for key in args.sections.split(","):
+        results[key] = SECTIONS[key.strip()](opts)
+    results["load_average_end"] = os.getloadavg()[0]
+    results["seconds"] = round(time.monotonic() - started)
+    print(f"\n(load average {results['load_average_end']:.2f} at the end; {results['seconds']} s)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
