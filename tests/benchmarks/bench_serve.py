@@ -161,7 +161,7 @@ def bench_overhead(opts: Options) -> dict[str, Any]:
         min_cpu = median([r.cpu_us_per_request for r in minimal])
         ratios = [
             a.cpu_us_per_request / b.cpu_us_per_request
-            for a, b in zip(ours, minimal)
+            for a, b in zip(ours, minimal, strict=False)
             if a.cpu_us_per_request and b.cpu_us_per_request
         ]
         rows[model] = {

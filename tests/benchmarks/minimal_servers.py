@@ -14,6 +14,7 @@ to measure a load generator against).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import selectors
 import socket
@@ -91,10 +92,8 @@ def serve_threadpool(sock: socket.socket) -> None:
 
     def answer(conn: socket.socket, delay: float) -> None:
         time.sleep(delay)
-        try:
+        with contextlib.suppress(OSError):
             conn.sendall(RESPONSE)
-        except OSError:
-            pass
 
     def loop() -> None:
         while True:
