@@ -1,0 +1,122 @@
+"""The concurrency-bench command: its output, its JSON schema, its chart and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pytest_concurrency import bench
+
+TINY = bench.Profile(
+    "tiny",
+    io=(bench.IoRun(connections=20, rate=200, duration=0.3),),
+    saturation_connections=10,
+    saturation_duration=0.3,
+    cpu_duration=0.3,
+    timeout=5.0,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run() -> bench.Bench:
+    run = bench.Bench(
+        TINY, ["asyncio", "threads"], ["io", "cpu-hash"], lambda *args, **kwargs: None, pin=False
+    )
+    run.run()
+    return run
+
+
+def test_json_has_exactly_the_documented_schema(tiny_run):
+    document = json.loads(json.dumps(bench.to_json(tiny_run)))
+    assert set(document) == {"machine", "runs"}
+    assert document["machine"]["cpus"] >= 1
+    assert document["machine"]["cpu_hash_rounds_64k"] >= 1
+    runs = document["runs"]
+    assert [(r["workload"], r["model"], r["offered_rps"]) for r in runs] == [
+        ("io", "asyncio", 200),
+        ("io", "asyncio", None),
+        ("cpu-hash", "asyncio", None),
+        ("io", "threads", 200),
+        ("io", "threads", None),
+        ("cpu-hash", "threads", None),
+    ]
+    for run in runs:
+        assert tuple(run) == bench.RUN_KEYS
+        assert run["errors"] == 0
+        assert run["achieved_rps"] > 0
+        assert run["p50_ms"] <= run["p90_ms"] <= run["p99_ms"] <= run["max_ms"]
+        assert run["vsz_peak_mb"] > run["rss_peak_mb"] > 0
+    asyncio_io, threads_io = runs[0], runs[3]
+    assert asyncio_io["loop_lag_max_ms"] is not None
+    assert threads_io["loop_lag_max_ms"] is None
+    assert threads_io["threads_peak"] > 20  # a thread per connection
+
+
+def test_table_puts_the_design_documents_claims_beside_the_measurements(tiny_run):
+    table = bench.render(tiny_run)
+    assert "I/O-bound: 20 connections, 200 req/s offered (open loop), 10 ms of I/O" in table
+    asyncio_row = next(line for line in table.splitlines() if line.startswith("asyncio "))
+    assert "| 11 ms" in asyncio_row  # the document's claimed p50 for asyncio
+    assert "25MB" in asyncio_row
+    assert "RSS peak" in table
+    assert "VSZ peak" in table
+    assert "CPU-bound, hashlib SHA-256" in table
+
+
+def test_plot_writes_a_png(tiny_run, tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    path = tmp_path / "bench.png"
+    bench.plot(tiny_run, path, pyplot)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_concurrency.bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--models", "threads,fibers"],
+            "concurrency-bench: error: argument --models: unknown model 'fibers'; "
+            "choose from threads, threadpool, asyncio, uvloop, trio, processes, asyncio+processes",
+        ),
+        (
+            ["--workloads", "disk"],
+            "concurrency-bench: error: argument --workloads: unknown workload 'disk'; "
+            "choose from io, cpu-hash, cpu-python",
+        ),
+        (
+            ["--json", "/no/such/dir/out.json"],
+            "concurrency-bench: error: --json /no/such/dir/out.json: directory /no/such/dir "
+            "does not exist",
+        ),
+    ],
+)
+def test_bad_arguments_get_one_line_and_exit_2(args, message):
+    completed = run_cli(*args)
+    assert completed.returncode == 2
+    assert completed.stderr.strip() == message
+    assert completed.stdout == ""
+
+
+def test_plot_without_matplotlib_is_a_one_line_error(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert bench.main(["--plot", str(tmp_path / "x.png"), "--quick"]) == 2
+    assert capsys.readouterr().err == (
+        "concurrency-bench: error: --plot needs matplotlib: "
+        "pip install 'pytest-concurrency-guard[plot]'\n"
+    )
