@@ -210,7 +210,7 @@ class Guard:
         phase = self.phase
         (phase.findings if phase is not None else self.outside).append(event)
 
-    # --- fixtures wider than a test ----------------------------------------------------------------
+    # --- fixtures wider than a test ------------------------------------------------------------
 
     def fixture_setup_owner(self, name: str, scope: str, fixturedef: object) -> Owner | None:
         """The owner for a fixture wider than a function, pushed while it sets up."""
@@ -238,7 +238,7 @@ class Guard:
             phase = self.phase
             (phase.findings if phase is not None else self.outside).append(report)
 
-    # --- what happened outside any test ------------------------------------------------------------
+    # --- what happened outside any test --------------------------------------------------------
 
     def _report_internal_errors(self) -> None:
         new = _runtime.errors[self._errors_reported :]

@@ -101,7 +101,7 @@ def _handle_run_patch() -> Patch:
     original = asyncio.events.Handle._run
 
     def _run(self: asyncio.events.Handle) -> None:
-        monitor = _steps.active.get(id(self._loop))
+        monitor = _steps.active.get(id(self._loop))  # type: ignore[attr-defined]
         if monitor is None or not _steps.settings.enabled:
             original(self)
             return
@@ -118,7 +118,7 @@ def _handle_run_patch() -> Patch:
     return Patch(asyncio.events.Handle, "_run", _run)
 
 
-def _loop_patches(loop_class: type) -> list[Patch]:
+def _loop_patches(loop_class: Any) -> list[Patch]:
     run_forever = loop_class.run_forever
     close = loop_class.close
     create_task = loop_class.create_task

@@ -36,6 +36,10 @@ class LoopBlocked:
     """The name of the thread the loop runs in."""
     elsewhere: tuple[tuple[Location, int], ...] = ()
     """Other lines the samples caught the block at, with their sample counts."""
+    gc_ms: float = 0.0
+    """Garbage-collection pauses during the step, not counted in ``duration_ms``."""
+    sampled_late: bool = False
+    """The sampler only got to run after the loop thread let go of the GIL."""
 
     @property
     def where(self) -> Location | None:
@@ -45,9 +49,14 @@ class LoopBlocked:
     def format(self, root: str | None = None) -> str:
         """The report shown to users, with paths relative to ``root``."""
         thread = "" if self.thread == "MainThread" else f" in thread {self.thread!r}"
+        gc_note = (
+            f", not counting {self.gc_ms:.0f} ms of garbage collection"
+            if self.gc_ms >= max(5.0, self.threshold_ms / 10.0)
+            else ""
+        )
         head = (
             f"{self.loop} event loop{thread} blocked for {self.duration_ms:.0f} ms "
-            f"(threshold {self.threshold_ms:g} ms) in {self.running}"
+            f"(threshold {self.threshold_ms:g} ms{gc_note}) in {self.running}"
         )
         if self.running_at is not None:
             head += f" ({self.running_at.short(root)})"
@@ -62,6 +71,13 @@ class LoopBlocked:
             if not innermost.is_user:
                 lines.append(
                     f"    (blocked inside {innermost.short(root)} in {innermost.function})"
+                )
+            if self.sampled_late:
+                lines.append(
+                    "  the loop thread held the GIL during the block, so the stack could only "
+                    "be sampled right after it: the blocking call (a long C call such as a big "
+                    "allocation, a regex or a C extension) is on or just before "
+                    f"{user[0].short(root)}"
                 )
             if self.samples > 1:
                 lines.append(

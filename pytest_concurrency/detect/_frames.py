@@ -8,6 +8,7 @@ costs a short walk up the stack and a few dictionary look-ups.
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import site
@@ -26,10 +27,9 @@ def _library_prefixes() -> tuple[str, ...]:
         value = sysconfig.get_paths().get(key)
         if value:
             paths.add(value)
-    try:
+    # Some embedded interpreters have no site.getsitepackages.
+    with contextlib.suppress(AttributeError):
         paths.update(site.getsitepackages())
-    except AttributeError:  # some embedded interpreters have no site.getsitepackages
-        pass
     user_site = getattr(site, "USER_SITE", None)
     if user_site:
         paths.add(user_site)
@@ -190,11 +190,15 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
         code = frame.f_code
         kind = _kind_of(code)
         if kind == _USER:
-            return Location(code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name), True
+            return Location(
+                code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name
+            ), True
         if kind == _RUNNER:
             break
         if fallback is None and not code.co_filename.startswith(_PACKAGE_PREFIX):
-            fallback = Location(code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name)
+            fallback = Location(
+                code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name
+            )
         frame = frame.f_back
         depth += 1
     return fallback, False

@@ -14,9 +14,9 @@ import threading
 from typing import Any
 
 from pytest_concurrency.detect import _leaks, _ownership
+from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
 from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
-from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
 from pytest_concurrency.detect._watchdog import INTERNAL_ATTRIBUTE
 
 

@@ -14,6 +14,7 @@ Slow steps are published to every registered :class:`LagListener` whose threshol
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import weakref
@@ -32,10 +33,10 @@ from pytest_concurrency.detect._frames import (
     is_user_file,
 )
 
-# One step: (sequence number, start time, what is running, thread id).
-Step = tuple[int, float, object, int]
-# One stack sample: (sequence number of the step it belongs to, stack).
-Sample = tuple[int, Stack]
+# One step: (sequence number, start time, what is running, thread id, GC seconds at start).
+Step = tuple[int, float, object, int, float]
+# One stack sample: (sequence number of the step, stack, taken late after a GIL-holding stretch).
+Sample = tuple[int, Stack, bool]
 
 MAX_SAMPLES_PER_STEP = 64
 
@@ -47,6 +48,10 @@ class LagSettings:
     """Smallest threshold of any listener; steps shorter than this cost nothing more."""
     enabled: bool = False
     """True while at least one listener is registered and the detector is healthy."""
+    gc_seconds: float = 0.0
+    """Total time spent in completed garbage collections while enabled (see ``_count_gc``)."""
+    gc_started: float = 0.0
+    """When the collection in progress started, or 0.0 when none is."""
 
 
 settings = LagSettings()
@@ -99,7 +104,28 @@ def _recompute() -> None:
         thresholds = [listener.threshold_s for listener in _listeners]
     settings.threshold_s = min(thresholds, default=math.inf)
     settings.enabled = bool(_listeners) and not disabled_reason
+    _count_gc_while(settings.enabled)
     _watchdog_poke()
+
+
+def _count_gc(phase: str, info: dict[str, int]) -> None:
+    """Add up garbage-collection pauses, so that a step is not blamed for one.
+
+    A collection of the oldest generation in a big test session easily takes 50-300 ms and
+    can start in any step that allocates; it is not something the step's code does.
+    """
+    if phase == "start":
+        settings.gc_started = perf_counter()
+    elif settings.gc_started:
+        settings.gc_seconds += perf_counter() - settings.gc_started
+        settings.gc_started = 0.0
+
+
+def _count_gc_while(enabled: bool) -> None:
+    if enabled and _count_gc not in gc.callbacks:
+        gc.callbacks.append(_count_gc)
+    elif not enabled and _count_gc in gc.callbacks:
+        gc.callbacks.remove(_count_gc)
 
 
 disabled_reason: str = ""
@@ -123,18 +149,32 @@ def publish(event: LoopBlocked) -> None:
 
 # Monitors of loops that may currently run, by id(loop); the watchdog walks this.
 active: dict[int, StepMonitor] = {}
-_watchdog_poke: Callable[[], None] = lambda: None
+_pokes: list[Callable[[], None]] = []
+
+
+def _watchdog_poke() -> None:
+    for poke in _pokes:
+        poke()
 
 
 def set_watchdog_poke(poke: Callable[[], None]) -> None:
-    global _watchdog_poke
-    _watchdog_poke = poke
+    """Called by the watchdog module: how to wake the watchdog when something changes."""
+    _pokes[:] = [poke]
 
 
 class StepMonitor:
     """Times the steps of one event loop or one trio run."""
 
-    __slots__ = ("__weakref__", "current", "describe", "key", "kind", "samples", "seq")
+    __slots__ = (
+        "__weakref__",
+        "current",
+        "describe",
+        "key",
+        "kind",
+        "last_sample",
+        "samples",
+        "seq",
+    )
 
     def __init__(self, kind: str, key: int, describe: Callable[[object], Describe]) -> None:
         self.kind = kind
@@ -142,6 +182,7 @@ class StepMonitor:
         self.seq = 0
         self.current: Step | None = None
         self.samples: list[Sample] = []
+        self.last_sample: tuple[int, float] = (0, 0.0)  # (step, time) of the latest sample
         self.describe = describe
 
     def register(self) -> None:
@@ -158,7 +199,13 @@ class StepMonitor:
         """Start timing a step; returns the enclosing step (for nested loops) to restore."""
         self.seq += 1
         previous = self.current
-        self.current = (self.seq, perf_counter(), what, threading.get_ident())
+        self.current = (
+            self.seq,
+            perf_counter(),
+            what,
+            threading.get_ident(),
+            settings.gc_seconds,
+        )
         return previous
 
     def end(self, previous: Step | None) -> None:
@@ -167,18 +214,26 @@ class StepMonitor:
         self.current = previous
         if step is None:
             return
-        duration = perf_counter() - step[1]
+        # Garbage-collection pauses during the step are not the step's doing.
+        now = perf_counter()
+        gc_pause = settings.gc_seconds - step[4]
+        if settings.gc_started:
+            # A collection still running in another thread (its finalizers can hand the
+            # GIL back to us mid-collection): the part that overlapped this step.
+            gc_pause += now - max(settings.gc_started, step[1])
+        duration = now - step[1] - gc_pause
         if duration >= settings.threshold_s and settings.enabled:
-            self._report(step, duration)
+            self._report(step, duration, gc_pause)
         elif self.samples:
             seq = step[0]
             self.samples = [s for s in self.samples if s[0] > seq]
 
-    def _report(self, step: Step, duration: float) -> None:
-        seq, _, what, thread_id = step
-        mine = [stack for s_seq, stack in self.samples if s_seq == seq]
+    def _report(self, step: Step, duration: float, gc_pause: float) -> None:
+        seq, _, what, thread_id, _ = step
+        mine = [sample for sample in self.samples if sample[0] == seq]
         self.samples = [s for s in self.samples if s[0] > seq]
-        stack, agreeing, others = choose_sample(mine)
+        stack, agreeing, others = choose_sample([stack for _, stack, _ in mine])
+        only_late = bool(mine) and all(late for _, _, late in mine)
         running = self.describe(what)
         if not running.is_user:
             # A runner's task (anyio, pytest-trio) running user code: name the user code.
@@ -196,6 +251,8 @@ class StepMonitor:
                 samples=len(mine),
                 agreeing=agreeing,
                 elsewhere=others,
+                gc_ms=gc_pause * 1000.0,
+                sampled_late=only_late,
                 thread=_thread_name(thread_id),
             )
         )

@@ -64,7 +64,12 @@ class Watchdog:
             self._wake.clear()
 
     def _tick(self) -> float | None:
-        """Sample every step that has run past half the threshold; return the next wake-up."""
+        """Sample every step that has run past half the threshold; return the next wake-up.
+
+        A sample taken well after it was due means the watchdog could not run: the loop
+        thread most likely held the GIL (a long C call), and the sample shows where it went on
+        right after. Such samples are marked late, and the report says so.
+        """
         settings = _steps.settings
         if not settings.enabled or not _steps.active:
             return None
@@ -75,6 +80,7 @@ class Watchdog:
         sample_every = max(threshold / 4.0, _MIN_INTERVAL_S)
         now = perf_counter()
         next_wake = sample_after
+        tolerance = max(threshold / 4.0, 0.005)
         frames = None
         for monitor in list(_steps.active.values()):
             step = monitor.current
@@ -87,12 +93,15 @@ class Watchdog:
             next_wake = min(next_wake, sample_every)
             if len(monitor.samples) >= _steps.MAX_SAMPLES_PER_STEP:
                 continue
+            last_seq, last_at = monitor.last_sample
+            due = last_at + sample_every if last_seq == step[0] else step[1] + sample_after
+            monitor.last_sample = (step[0], now)
             if frames is None:
                 frames = sys._current_frames()
             stack = walk(frames.get(step[3]))
             # Keep the sample only if the same step was still running after we walked it.
             if stack and monitor.current is step:
-                monitor.samples.append((step[0], stack))
+                monitor.samples.append((step[0], stack, now - due >= tolerance))
         return max(next_wake, _MIN_INTERVAL_S)
 
 

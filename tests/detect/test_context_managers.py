@@ -35,7 +35,9 @@ def test_watch_loop_raises_naming_the_blocking_line() -> None:
     assert event.where.lineno == line_of("# the blocking line")
     assert event.duration_ms >= BLOCK_S * 1000
     assert event.threshold_ms == 50
-    assert f"test_context_managers.py:{event.where.lineno}: time.sleep(BLOCK_S)" in str(caught.value)
+    assert f"test_context_managers.py:{event.where.lineno}: time.sleep(BLOCK_S)" in str(
+        caught.value
+    )
 
 
 @pytest.mark.allow_loop_lag
@@ -102,7 +104,8 @@ def test_watch_leaks_reports_a_task_cancelled_by_asyncio_run() -> None:
     (leak,) = caught.value.report.leaks
     assert leak.kind == "task"
     assert "'orphan'" in leak.what
-    assert leak.created_at is not None and leak.created_at.lineno == line_of("# the orphan")
+    assert leak.created_at is not None
+    assert leak.created_at.lineno == line_of("# the orphan")
     assert "runner shut the event loop down" in leak.detail
 
 
@@ -153,3 +156,21 @@ def test_a_raising_block_is_not_masked_by_findings() -> None:
         raise KeyError("the block's own error")
     release.set()
     thread.join()
+
+
+@pytest.mark.allow_loop_lag
+def test_garbage_collection_pauses_are_not_blamed_on_the_step() -> None:
+    from pytest_concurrency.detect._steps import _count_gc
+
+    async def main() -> None:
+        await asyncio.sleep(0)
+        # What the interpreter does around a long collection, with the pause simulated.
+        _count_gc("start", {})
+        time.sleep(0.6)
+        _count_gc("stop", {})
+
+    # Without the accounting the step would take 600 ms; the threshold leaves 200 ms of room
+    # for a busy machine.
+    with watch_loop(threshold_ms=200) as watcher:
+        asyncio.run(main())
+    assert watcher.events == []

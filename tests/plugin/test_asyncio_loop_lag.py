@@ -39,7 +39,7 @@ def test_blocking_test_fails_naming_the_blocking_line(
     case = session.case(f"{test}[{loop}]")
     assert case.outcome == "failed", case.text
     assert f"{loop} event loop blocked for" in case.text
-    assert "(threshold 50 ms)" in case.text
+    assert "(threshold 50 ms" in case.text
     assert f"{session.line(CASES, tag)}: " in case.text
 
 
@@ -48,6 +48,16 @@ def test_the_report_lists_the_innermost_user_frame_first(session: InnerRun, loop
     helper = text.index(session.line(CASES, "blocks: helper"))
     caller = text.index(session.line(CASES, "blocks: helper caller"))
     assert helper < caller
+
+
+def test_a_c_call_holding_the_gil_is_named_as_such(session: InnerRun, loop: str) -> None:
+    text = session.case(f"test_blocking_c_call_holding_the_gil[{loop}]").text
+    assert "the loop thread held the GIL during the block" in text
+    assert f"is on or just before {session.line(CASES, 'blocks: c call')}" in text
+
+
+def test_a_sleep_is_not_mistaken_for_a_c_call(session: InnerRun, loop: str) -> None:
+    assert "held the GIL" not in session.case(f"test_sleep_in_the_test[{loop}]").text
 
 
 def test_the_report_shows_the_source_line(session: InnerRun, loop: str) -> None:
@@ -103,7 +113,9 @@ def test_leaked_task_fails_naming_its_creation_line(session: InnerRun, loop: str
     assert "still pending when its runner shut the event loop down" in case.text
 
 
-def test_task_leaked_by_a_function_fixture_is_blamed_on_the_test(session: InnerRun, loop: str) -> None:
+def test_task_leaked_by_a_function_fixture_is_blamed_on_the_test(
+    session: InnerRun, loop: str
+) -> None:
     case = session.case(f"test_leaked_task_from_a_fixture[{loop}]")
     assert case.outcome == "error", case.text
     assert f"test {CASES}::test_leaked_task_from_a_fixture[{loop}] left 1 task" in case.text

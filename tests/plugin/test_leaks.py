@@ -18,7 +18,12 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> InnerRun:
 @pytest.mark.parametrize(
     ("test", "kind", "tag", "what"),
     [
-        ("test_leaked_thread", "thread", "leaks: thread", "thread 'sleeper' running sleep(), daemon"),
+        (
+            "test_leaked_thread",
+            "thread",
+            "leaks: thread",
+            "thread 'sleeper' running sleep(), daemon",
+        ),
         ("test_leaked_process", "process", "leaks: process", "while os.getppid() == parent"),
         ("test_leaked_multiprocessing_process", "process", "leaks: mp process", "'mp-sleeper'"),
         ("test_executor_never_shut_down", "thread", "leaks: executor", "ThreadPoolExecutor-"),

@@ -26,7 +26,7 @@ def test_allow_loop_lag_with_ms_raises_the_threshold(defaults: InnerRun) -> None
 def test_allow_loop_lag_with_ms_still_fails_longer_blocks(defaults: InnerRun) -> None:
     case = defaults.case("test_allow_loop_lag_below_the_block_still_fails")
     assert case.outcome == "failed", case.text
-    assert "(threshold 100 ms)" in case.text
+    assert "(threshold 100 ms" in case.text
 
 
 def test_default_grace_period_does_not_cover_a_thread_ending_200_ms_late(
@@ -106,7 +106,9 @@ def test_leak_allow_patterns_match_thread_names(tmp_path: Path) -> None:
 
 
 def test_command_line_wins_over_the_ini_file(tmp_path: Path) -> None:
-    run = run_suite(tmp_path, "markers", "--loop-lag-ms=50", "-k", "plain_block", ini=INI + "loop_lag_ms = 0\n")
+    run = run_suite(
+        tmp_path, "markers", "--loop-lag-ms=50", "-k", "plain_block", ini=INI + "loop_lag_ms = 0\n"
+    )
     assert run.case("test_plain_block").outcome == "failed"
 
 
@@ -115,7 +117,10 @@ def test_warn_mode_reports_findings_as_warnings_and_passes(tmp_path: Path) -> No
     assert run.case("test_plain_block").outcome == "passed"
     assert run.case("test_plain_thread_leak").outcome == "passed"
     assert "LoopLagWarning: asyncio event loop blocked for" in run.output
-    assert "LeakWarning: test markers/test_marker_cases.py::test_plain_thread_leak left 1 thread" in run.output
+    assert (
+        "LeakWarning: test markers/test_marker_cases.py::test_plain_thread_leak left 1 thread"
+        in run.output
+    )
     assert f"{run.line(CASES, 'blocks: marker case')}: time.sleep(BLOCK_S)" in run.output
 
 

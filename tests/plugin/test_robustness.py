@@ -13,7 +13,10 @@ def test_task_leaked_on_a_shared_loop_is_reported_on_that_test_only(tmp_path: Pa
     leaked = run.case("test_leaks_a_task_on_the_shared_loop")
     assert leaked.outcome == "error", leaked.text
     assert "task 'left-behind'" in leaked.text
-    assert f"created at {run.line('shared_loop/test_shared_loop_cases.py', 'leaks: shared loop task')}" in leaked.text
+    assert (
+        f"created at {run.line('shared_loop/test_shared_loop_cases.py', 'leaks: shared loop task')}"
+        in leaked.text
+    )
     after = run.case("test_after_the_leak_passes")
     assert after.outcome == "passed", after.text
 
@@ -25,7 +28,10 @@ def test_a_failing_detector_switches_off_and_says_so(tmp_path: Path) -> None:
     assert own.outcome == "failed"
     assert "the user's own assertion" in own.text
     assert run.case("test_leak_detector_still_works").outcome == "error"
-    assert "the loop-lag detector failed and was switched off: RuntimeError: simulated detector bug" in run.output
+    assert (
+        "the loop-lag detector failed and was switched off: RuntimeError: simulated detector bug"
+        in run.output
+    )
 
 
 def test_xdist_gives_every_test_the_same_outcome_and_message(tmp_path: Path) -> None:
