@@ -141,6 +141,7 @@ class Generator:
         self.t_end = float("inf")
         self.last_completion = 0.0
         self.finished: asyncio.Future[None] = loop.create_future()
+        self.reconnecting: set[asyncio.Task[None]] = set()
         group = ProcessGroup(config["server_pids"], include_children=config["server_children"])
         group.exclude(os.getpid())
         self.group = group
@@ -254,7 +255,9 @@ class Generator:
             if self.running:
                 self.loop.call_soon(self.next_after_failure, lane)
         if self.running and not lane.done:
-            self.loop.create_task(self.reconnect(lane))
+            task = self.loop.create_task(self.reconnect(lane))
+            self.reconnecting.add(task)
+            task.add_done_callback(self.reconnecting.discard)
         else:
             self.check_finished()
 

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from typing import ClassVar
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 
@@ -130,6 +131,8 @@ def serve_threadpool(sock: socket.socket) -> None:
 
 # asyncio / uvloop / asyncio+processes: a Protocol, a task per request ---------------------
 class _Minimal(asyncio.Protocol):
+    tasks: ClassVar[set[asyncio.Task[None]]] = set()  # the loop keeps only weak references
+
     def __init__(self, immediate: bool = False) -> None:
         self.buffer = b""
         self.immediate = immediate
@@ -143,7 +146,9 @@ class _Minimal(asyncio.Protocol):
             if self.immediate:
                 self.transport.write(RESPONSE)
             else:
-                asyncio.get_running_loop().create_task(self.respond(wait_ms(head)))
+                task = asyncio.get_running_loop().create_task(self.respond(wait_ms(head)))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
 
     async def respond(self, delay: float) -> None:
         await asyncio.sleep(delay)
