@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import time
 from dataclasses import dataclass
 
 import psutil
@@ -32,12 +33,23 @@ class ProcessGroup:
         self._include_children = include_children
         self._processes: dict[int, psutil.Process] = {}
         self._exclude: set[int] = set()
+        self._members_cache: list[psutil.Process] | None = None
+        self._members_at = 0.0
 
     def exclude(self, pid: int) -> None:
         """Never count ``pid`` (the load generator, when it is the server's child)."""
         self._exclude.add(pid)
 
     def _members(self) -> list[psutil.Process]:
+        # Finding children scans every process of the system: do it at most once a second.
+        now = time.monotonic()
+        if self._members_cache is not None and now - self._members_at < 1.0:
+            return self._members_cache
+        self._members_cache = self._find_members()
+        self._members_at = now
+        return self._members_cache
+
+    def _find_members(self) -> list[psutil.Process]:
         members: dict[int, psutil.Process] = {}
         for pid in self._pids:
             process = self._processes.get(pid)
