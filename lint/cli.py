@@ -23,7 +23,7 @@ from concurrency_lint.rules.base import SAFE
 PROG = "concurrency-lint"
 
 
-def _codes(value: str) -> list[str]:
+def _comma_list(value: str) -> list[str]:
     return [part for part in value.replace(" ", ",").split(",") if part]
 
 
@@ -44,13 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--select",
-        type=_codes,
+        type=_comma_list,
         metavar="CODES",
         help="comma-separated codes or prefixes to report (replaces the configured select)",
     )
     parser.add_argument(
         "--ignore",
-        type=_codes,
+        type=_comma_list,
         metavar="CODES",
         help="comma-separated codes or prefixes not to report (added to the configured ignore)",
     )
@@ -87,9 +87,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--exclude",
-        type=_codes,
+        type=_comma_list,
         metavar="PATTERNS",
-        help="comma-separated glob patterns to skip (added to the configured exclude)",
+        help="comma-separated glob patterns to skip, replacing the configured and default ones "
+        "('' lints everything)",
+    )
+    parser.add_argument(
+        "--extend-exclude",
+        type=_comma_list,
+        metavar="PATTERNS",
+        help="comma-separated glob patterns to skip in addition to the others",
     )
     parser.add_argument(
         "--framework",
@@ -138,8 +145,10 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
         settings.select = check_codes(arguments.select, "--select")
     if arguments.ignore is not None:
         settings.ignore = (*settings.ignore, *check_codes(arguments.ignore, "--ignore"))
-    if arguments.exclude:
-        settings.exclude = (*settings.exclude, *arguments.exclude)
+    if arguments.exclude is not None:
+        settings.exclude = tuple(arguments.exclude)
+    if arguments.extend_exclude:
+        settings.extend_exclude = (*settings.extend_exclude, *arguments.extend_exclude)
     if arguments.framework is not None:
         settings.framework = arguments.framework
     return settings

@@ -56,7 +56,10 @@ class Settings:
     select: tuple[str, ...] = ("CC",)
     ignore: tuple[str, ...] = ()
     per_file_ignores: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    exclude: tuple[str, ...] = ()
+    #: Patterns of paths not to lint; the default skips VCS, virtualenv and build
+    #: directories. ``extend_exclude`` adds to it without replacing it.
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
     #: Qualified name -> suggested replacement ("" for the generic advice).
     extra_blocking_calls: dict[str, str] = field(default_factory=dict)
     extra_coroutine_functions: tuple[str, ...] = ()
@@ -149,6 +152,7 @@ _KEYS = (
     "ignore",
     "per-file-ignores",
     "exclude",
+    "extend-exclude",
     "extra-blocking-calls",
     "extra-coroutine-functions",
     "extra-thread-offload-functions",
@@ -180,6 +184,8 @@ def parse_section(
             settings.per_file_ignores[pattern] = check_codes(codes, key_where)
     if "exclude" in section:
         settings.exclude = tuple(_strings(section, "exclude", where))
+    if "extend-exclude" in section:
+        settings.extend_exclude = tuple(_strings(section, "extend-exclude", where))
     if "extra-blocking-calls" in section:
         settings.extra_blocking_calls = _names_with_values(
             section["extra-blocking-calls"], "extra-blocking-calls", where, str, ""

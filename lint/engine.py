@@ -32,7 +32,7 @@ from typing import TypeVar
 from concurrency_lint import catalogue
 from concurrency_lint.cache import Cache, Entry, Span, content_key
 from concurrency_lint.catalogue import Blocking, Offload
-from concurrency_lint.config import DEFAULT_EXCLUDE, ConfigError, Settings
+from concurrency_lint.config import ConfigError, Settings
 from concurrency_lint.discover import Excluder, ModuleNamer, module_file, python_files
 from concurrency_lint.facts import DROPPED, STORED, FileFacts, ParseError
 from concurrency_lint.index import ProjectIndex
@@ -291,7 +291,9 @@ class Linter:
         for path in paths:
             if not os.path.exists(path):
                 raise ConfigError(f"{path}: no such file or directory")
-        excluder = Excluder((*DEFAULT_EXCLUDE, *self.settings.exclude), self.settings.root)
+        excluder = Excluder(
+            (*self.settings.exclude, *self.settings.extend_exclude), self.settings.root
+        )
         discovered = list(python_files(paths, excluder))
         self._load(discovered, linted=True)
         if self.follow_imports:

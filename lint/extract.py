@@ -34,6 +34,7 @@ from concurrency_lint.facts import (
     FunctionFacts,
     Literal,
 )
+from concurrency_lint.walk import _ORDER, child_attributes
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _FRAMEWORKS = frozenset(catalogue.FRAMEWORKS)
@@ -224,11 +225,10 @@ def _literal(node: cst.BaseExpression) -> tuple[bool, Literal]:
     return False, None
 
 
-class Extractor(cst.CSTVisitor):
+class Extractor:
     """Collects the facts of one module in one walk of its tree."""
 
     def __init__(self, module: str, is_package: bool) -> None:
-        super().__init__()
         self.facts = FileFacts(module=module, is_package=is_package)
         self._module_scope = _Scope("module", None, module)
         self._scope = self._module_scope
@@ -254,32 +254,34 @@ class Extractor(cst.CSTVisitor):
         self._in_progress: set[int] = set()
         self._attribute_memo: dict[tuple[str, str], str | None] = {}
 
-    # -- dispatch ---------------------------------------------------------------------------
-    # CSTVisitor looks a handler up by formatting its name for every node and every field;
-    # a table keyed by node type does the same work for a fraction of the cost.
+    # -- the walk -----------------------------------------------------------------------------
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        handler = _VISIT.get(type(node))
+    def walk(self, node: cst.CSTNode) -> None:
+        """Visit ``node`` and its subtree in libcst's order (see :mod:`.walk`)."""
+        node_type = type(node)
+        handler = _VISIT.get(node_type)
         if handler is not None:
             handler(self, node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        handler = _LEAVE.get(type(original_node))
+        has_body_hooks = node_type in _ENTER_BODY
+        walk = self.walk
+        order = _ORDER.get(node_type)
+        if order is None:
+            order = child_attributes(node)
+        for attribute in order:
+            value = getattr(node, attribute)
+            if has_body_hooks and attribute == "body":
+                _ENTER_BODY[node_type](self, node)
+            if isinstance(value, cst.CSTNode):
+                walk(value)
+            elif type(value) is tuple or type(value) is list:
+                for item in value:
+                    if isinstance(item, cst.CSTNode):
+                        walk(item)
+            if has_body_hooks and attribute == "body":
+                _LEAVE_BODY[node_type](self, node)
+        handler = _LEAVE.get(node_type)
         if handler is not None:
-            handler(self, original_node)
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        if attribute == "body":
-            handler = _ENTER_BODY.get(type(node))
-            if handler is not None:
-                handler(self, node)
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        if attribute == "body":
-            handler = _LEAVE_BODY.get(type(original_node))
-            if handler is not None:
-                handler(self, original_node)
+            handler(self, node)
 
     # -- scopes and frames ------------------------------------------------------------------
 
@@ -1223,7 +1225,7 @@ _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
 def extract(module_tree: cst.Module, module: str, is_package: bool, line_count: int) -> FileFacts:
     """Walk a parsed module once and return its facts."""
     extractor = Extractor(module, is_package)
-    module_tree.visit(extractor)
+    extractor.walk(module_tree)
     return extractor.finish(line_count)
 
 

@@ -182,7 +182,7 @@ def test_configuration_from_pyproject(project: Path, capsys: pytest.CaptureFixtu
 [tool.concurrency-lint]
 select = ["CC1", "CC2"]
 ignore = ["CC201"]
-exclude = ["generated"]
+extend-exclude = ["generated"]
 per-file-ignores = { "tests/*" = ["CC101"] }
 framework = "trio"
 """
@@ -278,3 +278,22 @@ def test_console_script_never_shows_a_traceback(project: Path) -> None:
     assert completed.stdout == ""
     assert "Traceback" not in completed.stderr
     assert "'select' must be a list of strings, got 3" in completed.stderr
+
+
+def test_default_excludes_can_be_extended_or_replaced(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for directory in ("build", ".venv", "vendor"):
+        (project / directory).mkdir()
+        (project / directory / "copy.py").write_text(BLOCKING)
+    _, out, _ = run(capsys, "--select", "CC101")
+    assert {line.split(":")[0] for line in out.splitlines()} == {"app.py", "vendor/copy.py"}
+    _, out, _ = run(capsys, "--select", "CC101", "--extend-exclude", "vendor")
+    assert {line.split(":")[0] for line in out.splitlines()} == {"app.py"}
+    _, out, _ = run(capsys, "--select", "CC101", "--exclude", "")
+    assert {line.split(":")[0] for line in out.splitlines()} == {
+        "app.py",
+        "build/copy.py",
+        ".venv/copy.py",
+        "vendor/copy.py",
+    }
