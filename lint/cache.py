@@ -34,7 +34,7 @@ class Entry:
     key: str
     facts: FileFacts
     spans: dict[int, Span] = field(default_factory=dict)
-    #: Line -> codes suppressed there by a noqa comment (an empty set when it names no code),
+    #: Line -> codes its noqa comment suppresses (empty: every code), for the lines
     #: looked at so far.
     noqa: dict[int, frozenset[str]] = field(default_factory=dict)
     noqa_lines: set[int] = field(default_factory=set)

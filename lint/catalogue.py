@@ -38,7 +38,11 @@ def _per_framework(asyncio: str, trio: str, anyio: str) -> dict[str, str]:
     return {"asyncio": asyncio, "trio": trio, "anyio": anyio}
 
 
-def in_worker_thread(name: str) -> dict[str, str]:
+#: In fix texts, replaced by how the code spells the callee (``worker.join``).
+CALL = "{call}"
+
+
+def in_worker_thread(name: str = CALL) -> dict[str, str]:
     """The fix of last resort: run the blocking callable in a worker thread."""
     return _per_framework(
         f"`await asyncio.to_thread({name}, ...)`",
@@ -64,7 +68,7 @@ def _add(
         BLOCKING[name] = Blocking(
             code,
             doing,
-            fix or in_worker_thread(name.removeprefix("builtins.")),
+            fix or in_worker_thread(),
             nonblocking,
             free_when_fresh,
             exempt,
@@ -388,8 +392,8 @@ _add(
 def _db_fix(asyncio_client: str) -> dict[str, str]:
     return _per_framework(
         asyncio_client,
-        "run the whole query in a worker thread: `await trio.to_thread.run_sync(...)`",
-        "run the whole query in a worker thread: `await anyio.to_thread.run_sync(...)`",
+        "a worker thread for the whole query: `await trio.to_thread.run_sync(...)`",
+        "a worker thread for the whole query: `await anyio.to_thread.run_sync(...)`",
     )
 
 
@@ -545,14 +549,14 @@ _add(
     "CC107",
     ["threading.Thread.join", "threading.Timer.join"],
     "waits for a thread to finish",
-    in_worker_thread("thread.join"),
+    in_worker_thread(),
     (("0", 0), ("timeout", 0)),
 )
 _add(
     "CC107",
     ["multiprocessing.Process.join"],
     "waits for a process to finish",
-    in_worker_thread("process.join"),
+    in_worker_thread(),
     (("0", 0), ("timeout", 0)),
 )
 _add(
@@ -581,7 +585,7 @@ _add(
     "CC107",
     ["concurrent.futures.Executor.shutdown"],
     "waits for the executor's work to finish",
-    in_worker_thread("executor.shutdown"),
+    in_worker_thread(),
     (("0", False), ("wait", False)),
 )
 _add(
@@ -589,7 +593,7 @@ _add(
     [f"multiprocessing.pool.Pool.{name}" for name in ("apply", "map", "starmap", "join")]
     + [f"multiprocessing.pool.AsyncResult.{name}" for name in ("get", "wait")],
     "waits for a process pool",
-    in_worker_thread("pool.map"),
+    in_worker_thread(),
 )
 
 # CC108: waiting for the user.

@@ -273,7 +273,7 @@ class Linter:
                 "makes a call configured as blocking",
                 dict.fromkeys(catalogue.FRAMEWORKS, suggestion)
                 if suggestion
-                else catalogue.in_worker_thread(name),
+                else catalogue.in_worker_thread(),
             )
             for name, suggestion in settings.extra_blocking_calls.items()
         }

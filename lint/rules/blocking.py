@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import ClassVar
 
-from concurrency_lint.catalogue import in_worker_thread
+from concurrency_lint.catalogue import CALL, in_worker_thread, public_name
 from concurrency_lint.rules.base import (
     SAFE,
     BlockingCall,
@@ -40,6 +40,7 @@ class BlockingCallRule(Rule):
         framework = context.framework
         fix_text = entry.fix.get(framework) or entry.fix["asyncio"]
         if chain is None:
+            fix_text = fix_text.replace(CALL, call.spelling)
             message = (
                 f"{display(call)} blocks the event loop while it {entry.doing}, so no other "
                 f"task runs meanwhile; use {fix_text}"
@@ -48,10 +49,12 @@ class BlockingCallRule(Rule):
         helper = call.spelling
         offload = in_worker_thread(helper)[framework]
         last = chain.steps[-1]
+        fix_text = fix_text.replace(CALL, last.call.spelling)
+        leaf = public_name(chain.leaf)
         message = (
             f"`{helper}()` blocks the event loop: it {entry.doing} through the project's "
-            f"own sync code ({chain.describe('{0}')}); use {fix_text} there and make the "
-            f"chain async, or call it in a worker thread with {offload}"
+            f"own sync code ({chain.describe('{0}')}); make that code async (use {fix_text} "
+            f"instead of `{leaf}`), or call it in a worker thread: {offload}"
         )
         return RawFinding(self.code, call.anchor, message, None, ((last.path, last.call.anchor),))
 
