@@ -221,24 +221,37 @@ def serve_trio(sock: socket.socket) -> None:
     trio.run(main)
 
 
-# processes: N forked workers, each a minimal asyncio server on the shared socket -----------
-def serve_processes(sock: socket.socket) -> None:
+# processes: N forked workers, each a minimal asyncio server on its own SO_REUSEPORT socket,
+# so the kernel spreads connections over the workers (a single shared listening socket lets
+# whichever worker wakes first take a whole burst, which is cheaper but leaves workers idle).
+def serve_processes(port: int) -> None:
     children = []
     for _ in range(os.cpu_count() or 1):
         pid = os.fork()
         if pid == 0:
             try:
-                asyncio.run(_child(sock))
+                asyncio.run(_child(port))
             finally:
                 os._exit(0)
         children.append(pid)
+    time.sleep(0.5)  # the workers are listening
+    print(port, flush=True)
     wait_for_stdin_eof()
     for pid in children:
         os.kill(pid, 15)
         os.waitpid(pid, 0)
 
 
-async def _child(sock: socket.socket) -> None:
+def _reuseport_socket(port: int) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+async def _child(port: int) -> None:
+    sock = _reuseport_socket(port)
+    sock.listen(8192)
     loop = asyncio.get_running_loop()
     await loop.create_server(_Minimal, sock=sock, backlog=8192)
     await asyncio.Event().wait()
@@ -250,11 +263,14 @@ SERVERS = {
     "asyncio": serve_asyncio,
     "uvloop": serve_uvloop,
     "trio": serve_trio,
-    "processes": serve_processes,
     "asyncio+processes": serve_asyncio_processes,
     "blast": lambda sock: serve_uvloop(sock, immediate=True),
 }
 
 
 if __name__ == "__main__":
-    SERVERS[sys.argv[1]](listen())
+    if sys.argv[1] == "processes":
+        reserved = _reuseport_socket(0)  # bound, never listening: it only holds the port
+        serve_processes(reserved.getsockname()[1])
+    else:
+        SERVERS[sys.argv[1]](listen())
