@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import select
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -156,9 +157,13 @@ def set_nodelay(sock: socket.socket) -> None:
 
 def send_all_nonblocking(sock: socket.socket, data: bytes, timeout: float) -> None:
     """``sendall`` for a non-blocking socket: wait for room when the send buffer is full."""
-    import select
-
-    view = memoryview(data)
+    try:
+        sent = sock.send(data)  # the usual case: the whole response fits at once
+    except BlockingIOError:
+        sent = 0
+    if sent == len(data):
+        return
+    view = memoryview(data)[sent:]
     while view:
         try:
             sent = sock.send(view)
