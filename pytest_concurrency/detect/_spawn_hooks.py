@@ -11,12 +11,14 @@ from __future__ import annotations
 import multiprocessing.process
 import subprocess
 import threading
+from time import perf_counter
 from typing import Any
 
 from pytest_concurrency.detect import _leaks, _ownership
 from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
 from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
+from pytest_concurrency.detect._thread_clock import clock
 from pytest_concurrency.detect._watchdog import INTERNAL_ATTRIBUTE
 
 
@@ -29,7 +31,12 @@ def _thread_start_patch() -> Patch:
                 _record_thread(self)
             except Exception as exc:
                 internal_error("leak", exc)
-        original(self)
+        began = perf_counter()
+        try:
+            original(self)
+        finally:
+            # start() waits for the new thread to be scheduled: not the caller's doing.
+            clock.thread_start_wait += perf_counter() - began
 
     return Patch(threading.Thread, "start", start)
 

@@ -32,9 +32,11 @@ from pytest_concurrency.detect._frames import (
     code_location,
     is_user_file,
 )
+from pytest_concurrency.detect._thread_clock import clock
 
-# One step: (sequence number, start time, what is running, thread id, GC seconds at start).
-Step = tuple[int, float, object, int, float]
+# One step: (sequence number, start time, what is running, thread id, GC seconds at start,
+# seconds the thread had waited through no fault of its own at start; see _thread_clock).
+Step = tuple[int, float, object, int, float, float]
 # One stack sample: (sequence number of the step, stack, taken late after a GIL-holding stretch).
 Sample = tuple[int, Stack, bool]
 
@@ -205,6 +207,7 @@ class StepMonitor:
             what,
             threading.get_ident(),
             settings.gc_seconds,
+            clock.not_our_doing(),
         )
         return previous
 
@@ -223,13 +226,18 @@ class StepMonitor:
             gc_pause += now - max(settings.gc_started, step[1])
         duration = now - step[1] - gc_pause
         if duration >= settings.threshold_s and settings.enabled:
-            self._report(step, duration, gc_pause)
-        elif self.samples:
+            # Time the operating system ran something else, or spent starting a thread the
+            # step asked for, is not the step's doing either (read only for slow steps).
+            duration -= clock.not_our_doing() - step[5]
+            if duration >= settings.threshold_s:
+                self._report(step, duration, gc_pause)
+                return
+        if self.samples:
             seq = step[0]
             self.samples = [s for s in self.samples if s[0] > seq]
 
     def _report(self, step: Step, duration: float, gc_pause: float) -> None:
-        seq, _, what, thread_id, _ = step
+        seq, _, what, thread_id, _, _ = step
         mine = [sample for sample in self.samples if sample[0] == seq]
         self.samples = [s for s in self.samples if s[0] > seq]
         stack, agreeing, others = choose_sample([stack for _, stack, _ in mine])

@@ -1,16 +1,23 @@
-"""Cost of the runtime detectors on a suite of small async tests (run by ``make bench-detect``).
+"""The runtime detectors, measured (run by ``make bench-detect``).
 
-Generates a suite of small pytest-asyncio tests, then runs it in separate pytest processes,
-interleaved round by round so that machine noise hits every configuration alike:
+**Precision**: a suite of clean async tests and of tests that block their loop for 10-30 ms
+(``time.sleep``, a pure-Python loop that burns exactly that much CPU time, a C call holding the
+GIL), run at ``--loop-lag-ms=10`` while two CPU hogs keep both cores busy. Counts the blocks
+caught and the clean tests wrongly failed. A block's size is what its own code costs: the
+sleep, or the CPU time the loop or C call used (measured in the test; a C call sized for 10 ms
+that used less CPU time on the busy machine is reported apart, not counted as a miss).
+pyleak's blocking detector (a ping watchdog) runs on the same suite at the same threshold.
+
+**Cost**: a suite of small pytest-asyncio tests run in separate pytest processes, interleaved
+round by round so that machine noise hits every configuration alike:
 
 * ``baseline``: the plugin off (``-p no:concurrency``);
 * ``concurrency-guard``: the plugin at its default settings;
 * ``pyleak``: pyleak's pytest plugin on every test (its ``no_leaks`` marker), ours off;
-* ``asyncio debug``: ``PYTHONASYNCIODEBUG=1``, ours off;
-* ``blockbuster``: blockbuster active around every test, ours off (when installed).
+* ``asyncio debug``: pytest-asyncio's ``--asyncio-debug``, ours off;
+* ``blockbuster``: blockbuster active around every test, ours off.
 
-Prints the median wall time and CPU time of each, as a ratio to the baseline, and writes the
-raw numbers to ``bench-results/detect.json``.
+Prints both tables and writes the raw numbers to ``bench-results/detect.json``.
 """
 
 from __future__ import annotations
@@ -26,26 +33,194 @@ import sys
 import tempfile
 import textwrap
 import time
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-TEST_TEMPLATE = '''
-@pytest.mark.asyncio
-async def test_small_{n}():
-    await asyncio.sleep(0)
-    results = await asyncio.gather(work({n}), work({n} + 1))
-    assert results == [{n} * 2, ({n} + 1) * 2]
+INI = """[pytest]
+asyncio_default_fixture_loop_scope = function
+"""
+
+# --- precision ------------------------------------------------------------------------------
+
+PRECISION_HEADER = '''
+import asyncio
+import os
+import time
+
+import pytest
+
+SUM_PER_MS = int(os.environ["BENCH_SUM_PER_MS"])
+if os.environ.get("BENCH_PYLEAK"):
+    DETECTOR = pytest.mark.no_leaks("blocking", blocking_threshold=0.01)
+else:
+    DETECTOR = pytest.mark.asyncio
 
 
-@pytest.mark.asyncio
-async def test_task_{n}(resource):
-    task = asyncio.create_task(work({n}))
-    assert await task == {n} * 2
-    assert resource["open"]
+def burn(ms):
+    """A pure-Python loop that runs until this thread has used ``ms`` of CPU time."""
+    deadline = time.thread_time() + ms / 1000
+    while time.thread_time() < deadline:
+        pass
+
+
+def c_call(ms):
+    sum(range(SUM_PER_MS * ms))
+
+
+async def small_work(i):
+    await asyncio.sleep(0.001)
+    return sum(range(200)) + i
 '''
 
-HEADER = '''
+PRECISION_BLOCK = """
+@DETECTOR
+@pytest.mark.asyncio
+async def test_block_{kind}_{ms}ms(record_property):
+    await asyncio.sleep(0)
+    start = time.thread_time()
+    {statement}
+    record_property("cpu_ms", (time.thread_time() - start) * 1000)
+    await asyncio.sleep(0)
+"""
+
+PRECISION_CLEAN = """
+@DETECTOR
+@pytest.mark.asyncio
+async def test_clean_{n}():
+    for i in range(20):
+        await small_work(i)
+    await asyncio.gather(*(small_work(i) for i in range(10)))
+    await asyncio.to_thread(time.sleep, 0.002)
+"""
+
+BLOCK_STATEMENTS = {
+    "sleep": "time.sleep({ms} / 1000)",
+    "cpu": "burn({ms})",
+    "ccall": "c_call({ms})",
+}
+BLOCK_SIZES_MS = [10, 12, 15, 20, 30]
+
+
+def calibrate() -> int:
+    """How many numbers ``sum(range(n))`` adds up per millisecond of CPU time."""
+    n, best = 5_000_000, float("inf")
+    for _ in range(5):
+        start = time.thread_time()
+        sum(range(n))
+        best = min(best, time.thread_time() - start)
+    return int(n / (best * 1000))
+
+
+def write_precision_suite(root: Path, clean: int) -> int:
+    (root / "pytest.ini").write_text(INI)
+    body = [PRECISION_HEADER]
+    for kind, statement in BLOCK_STATEMENTS.items():
+        for ms in BLOCK_SIZES_MS:
+            body.append(PRECISION_BLOCK.format(kind=kind, ms=ms, statement=statement.format(ms=ms)))
+    body.extend(PRECISION_CLEAN.format(n=n) for n in range(clean))
+    (root / "test_precision.py").write_text(textwrap.dedent("".join(body)))
+    return len(BLOCK_STATEMENTS) * len(BLOCK_SIZES_MS)
+
+
+@dataclass
+class Outcome:
+    failed: bool
+    cpu_ms: float | None
+
+
+def run_suite(root: Path, args: list[str], env: dict[str, str]) -> dict[str, Outcome]:
+    report = root / "report.xml"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    subprocess.run(
+        [*command, f"--junitxml={report}", *args],
+        cwd=root,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    outcomes = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        cpu = [
+            float(p.get("value", "0")) for p in case.iter("property") if p.get("name") == "cpu_ms"
+        ]
+        outcomes[case.get("name", "")] = Outcome(
+            failed=any(child.tag in ("failure", "error") for child in case),
+            cpu_ms=cpu[0] if cpu else None,
+        )
+    return outcomes
+
+
+def block_size_ms(name: str, outcome: Outcome) -> float:
+    """What a block test really cost: its sleep, or the CPU time it used."""
+    ms = float(name.rsplit("_", 1)[1].removesuffix("ms"))
+    if name.startswith("test_block_sleep_") or outcome.cpu_ms is None:
+        return ms
+    return outcome.cpu_ms
+
+
+def run_precision(rounds: int, clean: int, threshold_ms: float = 10.0) -> dict[str, object]:
+    sum_per_ms = calibrate()
+    print(f"calibrated: sum() adds {sum_per_ms} numbers per ms of CPU")
+    env = {"BENCH_SUM_PER_MS": str(sum_per_ms)}
+    detectors = {
+        "concurrency-guard": ([f"--loop-lag-ms={threshold_ms:g}", "--leak-check=none"], env)
+    }
+    if find_spec("pyleak") is not None:
+        detectors["pyleak"] = (["-p", "no:concurrency"], {**env, "BENCH_PYLEAK": "1"})
+    tally = {
+        name: {"blocks": 0, "caught": 0, "clean_failed": 0, "below": 0, "missed": []}
+        for name in detectors
+    }
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
+            root = Path(tmp)
+            write_precision_suite(root, clean)
+            for round_number in range(1, rounds + 1):
+                for name, (args, extra) in detectors.items():
+                    counts = tally[name]
+                    for test, outcome in run_suite(root, args, extra).items():
+                        if test.startswith("test_clean_"):
+                            counts["clean_failed"] += outcome.failed
+                        elif block_size_ms(test, outcome) < threshold_ms:
+                            counts["below"] += 1  # the busy machine made this one smaller
+                        else:
+                            counts["blocks"] += 1
+                            counts["caught"] += outcome.failed
+                            if not outcome.failed:
+                                size = block_size_ms(test, outcome)
+                                counts["missed"].append(f"{test} ({size:.1f} ms)")
+                    print(
+                        f"  round {round_number}: {name}: caught {counts['caught']}/"
+                        f"{counts['blocks']} blocks so far, {counts['clean_failed']} clean "
+                        "tests failed",
+                        flush=True,
+                    )
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    print()
+    print(
+        f"| detector at {threshold_ms:g} ms | blocks of 10-30 ms caught | clean tests failed "
+        "| missed |"
+    )
+    print("|---|---|---|---|")
+    for name, counts in tally.items():
+        print(
+            f"| {name} | {counts['caught']}/{counts['blocks']} "
+            f"| {counts['clean_failed']}/{clean * rounds} "
+            f"| {', '.join(counts['missed']) or '-'} |"
+        )
+    return {"clean": clean, "rounds": rounds, "threshold_ms": threshold_ms, "results": tally}
+
+
+# --- cost -------------------------------------------------------------------------------------
+
+COST_HEADER = """
 import asyncio
 
 import pytest
@@ -62,9 +237,24 @@ async def resource():
     state = {"open": True}
     yield state
     state["open"] = False
-'''
+"""
 
-CONFTEST = '''
+COST_TESTS = """
+@pytest.mark.asyncio
+async def test_small_{n}():
+    await asyncio.sleep(0)
+    results = await asyncio.gather(work({n}), work({n} + 1))
+    assert results == [{n} * 2, ({n} + 1) * 2]
+
+
+@pytest.mark.asyncio
+async def test_task_{n}(resource):
+    task = asyncio.create_task(work({n}))
+    assert await task == {n} * 2
+    assert resource["open"]
+"""
+
+COST_CONFTEST = """
 import os
 
 import pytest
@@ -81,10 +271,6 @@ if os.environ.get("BENCH_BLOCKBUSTER"):
     def _blockbuster():
         with blockbuster_ctx() as bb:
             yield bb
-'''
-
-INI = """[pytest]
-asyncio_default_fixture_loop_scope = function
 """
 
 
@@ -97,14 +283,14 @@ class Config:
     cpus: list[float] = field(default_factory=list)
 
 
-def write_suite(root: Path, modules: int, tests_per_module: int) -> int:
+def write_cost_suite(root: Path, modules: int, tests_per_module: int) -> int:
     (root / "pytest.ini").write_text(INI)
-    (root / "conftest.py").write_text(CONFTEST)
+    (root / "conftest.py").write_text(COST_CONFTEST)
     count = 0
     for m in range(modules):
-        body = [HEADER]
+        body = [COST_HEADER]
         for _ in range(tests_per_module // 2):
-            body.append(TEST_TEMPLATE.format(n=count))
+            body.append(COST_TESTS.format(n=count))
             count += 2
         (root / f"test_module_{m:02d}.py").write_text(textwrap.dedent("".join(body)))
     return count
@@ -130,44 +316,35 @@ def run_once(root: Path, config: Config) -> tuple[float, float]:
     return wall, cpu
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--modules", type=int, default=10)
-    parser.add_argument("--tests-per-module", type=int, default=60)
-    parser.add_argument("--output", default="bench-results/detect.json")
-    options = parser.parse_args()
-
+def run_cost(rounds: int, modules: int, tests_per_module: int) -> dict[str, object]:
+    off = ["-p", "no:concurrency"]
     configs = [
-        Config("baseline (plugin off)", ["-p", "no:concurrency"]),
+        Config("baseline (plugin off)", off),
         Config("concurrency-guard (defaults)", []),
-        Config("pyleak (no_leaks on every test)", ["-p", "no:concurrency"], {"BENCH_PYLEAK": "1"}),
-        Config("asyncio debug mode", ["-p", "no:concurrency"], {"PYTHONASYNCIODEBUG": "1"}),
+        Config("asyncio debug mode", [*off, "--asyncio-debug"]),
     ]
+    if find_spec("pyleak") is not None:
+        configs.append(Config("pyleak (no_leaks on every test)", off, {"BENCH_PYLEAK": "1"}))
     if find_spec("blockbuster") is not None:
-        configs.append(
-            Config("blockbuster (every test)", ["-p", "no:concurrency"], {"BENCH_BLOCKBUSTER": "1"})
-        )
-    if find_spec("pyleak") is None:
-        configs = [c for c in configs if not c.name.startswith("pyleak")]
+        configs.append(Config("blockbuster (every test)", off, {"BENCH_BLOCKBUSTER": "1"}))
 
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         root = Path(tmp)
-        tests = write_suite(root, options.modules, options.tests_per_module)
-        print(f"suite: {tests} async tests in {options.modules} modules; {options.rounds} rounds")
-        for config in configs:  # warm-up: imports, .pyc-free page cache
+        tests = write_cost_suite(root, modules, tests_per_module)
+        print(f"cost: {tests} async tests in {modules} modules, {rounds} rounds")
+        for config in configs:  # warm-up: imports and page cache
             run_once(root, config)
-        for round_number in range(1, options.rounds + 1):
+        for round_number in range(1, rounds + 1):
             for config in configs:
                 wall, cpu = run_once(root, config)
                 config.walls.append(wall)
                 config.cpus.append(cpu)
-            print(f"  round {round_number}/{options.rounds} done", flush=True)
+            print(f"  round {round_number}/{rounds} done", flush=True)
 
     base_wall = statistics.median(configs[0].walls)
     base_cpu = statistics.median(configs[0].cpus)
     print()
-    print(f"| configuration | wall (median of {options.rounds}) | vs baseline | CPU | vs baseline |")
+    print(f"| configuration | wall (median of {rounds}) | vs baseline | CPU | vs baseline |")
     print("|---|---|---|---|---|")
     for config in configs:
         wall, cpu = statistics.median(config.walls), statistics.median(config.cpus)
@@ -175,25 +352,41 @@ def main() -> None:
             f"| {config.name} | {wall:.2f} s | {wall / base_wall:.2f}x | {cpu:.2f} s "
             f"| {cpu / base_cpu:.2f}x |"
         )
+    return {
+        "tests": tests,
+        "rounds": rounds,
+        "runs": [{"name": c.name, "wall_s": c.walls, "cpu_s": c.cpus} for c in configs],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--precision-rounds", type=int, default=3)
+    parser.add_argument("--precision-clean", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of the cost benchmark")
+    parser.add_argument("--modules", type=int, default=10)
+    parser.add_argument("--tests-per-module", type=int, default=60)
+    parser.add_argument("--skip-precision", action="store_true")
+    parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--output", default="bench-results/detect.json")
+    options = parser.parse_args()
+
+    report: dict[str, object] = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        }
+    }
+    if not options.skip_precision:
+        print(f"precision: threshold 10 ms, two CPU hogs, {os.cpu_count()} CPUs")
+        report["precision"] = run_precision(options.precision_rounds, options.precision_clean)
+        print()
+    if not options.skip_cost:
+        report["cost"] = run_cost(options.rounds, options.modules, options.tests_per_module)
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(
-        json.dumps(
-            {
-                "machine": {
-                    "python": platform.python_version(),
-                    "cpus": os.cpu_count(),
-                    "platform": platform.platform(),
-                },
-                "tests": tests,
-                "rounds": options.rounds,
-                "runs": [
-                    {"name": c.name, "wall_s": c.walls, "cpu_s": c.cpus} for c in configs
-                ],
-            },
-            indent=2,
-        )
-    )
+    output.write_text(json.dumps(report, indent=2))
     print(f"\nraw numbers: {output}")
 
 

@@ -33,7 +33,7 @@ def test_watch_loop_raises_naming_the_blocking_line() -> None:
     (event,) = caught.value.events
     assert event.where is not None
     assert event.where.lineno == line_of("# the blocking line")
-    assert event.duration_ms >= BLOCK_S * 1000
+    assert event.duration_ms >= BLOCK_S * 1000 * 0.9  # less any garbage collection
     assert event.threshold_ms == 50
     assert f"test_context_managers.py:{event.where.lineno}: time.sleep(BLOCK_S)" in str(
         caught.value
