@@ -583,7 +583,10 @@ class Linter:
             for finding in file_findings:
                 span = file_spans.get(finding.anchor)
                 if span is None:
-                    continue
+                    # Neither parser could place it (absurdly deep nesting): say so rather
+                    # than drop the finding.
+                    span = (1, 1, 1, 1)
+                    finding.message += " [position unknown: the file nests too deeply to locate it]"
                 if suppressed(finding.code, noqa.get(span[0])):
                     continue
                 message = finding.message

@@ -13,6 +13,7 @@ types where the code shows them: a constructor call, an annotation, ``with X() a
 from __future__ import annotations
 
 import builtins
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -1222,10 +1223,23 @@ _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
 }
 
 
+#: Generated code nests deeply (a string literal in 2,000 implicitly concatenated parts,
+#: an ``elif`` chain of 500 branches). From Python 3.11 on, Python-to-Python calls do not
+#: use the C stack, so the walk may recurse much deeper than the default limit.
+_DEEP_RECURSION = 50_000 if sys.version_info >= (3, 11) else sys.getrecursionlimit()
+
+
 def extract(module_tree: cst.Module, module: str, is_package: bool, line_count: int) -> FileFacts:
     """Walk a parsed module once and return its facts."""
     extractor = Extractor(module, is_package)
-    extractor.walk(module_tree)
+    limit = sys.getrecursionlimit()
+    if limit < _DEEP_RECURSION:
+        sys.setrecursionlimit(_DEEP_RECURSION)
+    try:
+        extractor.walk(module_tree)
+    finally:
+        if limit < _DEEP_RECURSION:
+            sys.setrecursionlimit(limit)
     return extractor.finish(line_count)
 
 

@@ -55,7 +55,10 @@ def locate(text: str, facts: FileFacts, anchors: Collection[int]) -> dict[int, S
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         spans = None
     if spans is None:
-        spans = _locate_with_libcst(text, anchors)
+        try:
+            spans = _locate_with_libcst(text, anchors)
+        except (RecursionError, MemoryError):
+            spans = {}  # the caller reports what it could not place at the top of the file
     return spans
 
 
