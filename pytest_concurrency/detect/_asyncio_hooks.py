@@ -6,6 +6,10 @@ every callback reaches a uvloop loop through its Python-visible scheduling metho
 (``call_soon``, ``call_later``... task steps included, since C tasks look ``call_soon`` up on
 the loop), so on uvloop each scheduled callback is wrapped in a timed step instead.
 
+uvloop also calls protocol methods (``data_received`` and the like) straight from compiled
+code; the protocol factories given to its ``create_server``, ``create_connection``... are
+wrapped so that each protocol they make has its callbacks timed as steps too.
+
 A loop is watched from the first time it runs (``run_forever``, which ``run_until_complete``
 and every runner use) until it is closed or garbage-collected.
 
@@ -210,6 +214,73 @@ def _uvloop_patches(loop_class: type) -> list[Patch]:
     return patches
 
 
+_PROTOCOL_CALLBACKS = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "eof_received",
+    "get_buffer",
+    "buffer_updated",
+    "pause_writing",
+    "resume_writing",
+    "datagram_received",
+    "error_received",
+    "pipe_data_received",
+    "pipe_connection_lost",
+    "process_exited",
+)
+
+# Loop methods whose first argument is a protocol factory.
+_PROTOCOL_FACTORY_METHODS = (
+    "create_server",
+    "create_connection",
+    "create_unix_server",
+    "create_unix_connection",
+    "connect_accepted_socket",
+    "create_datagram_endpoint",
+    "connect_read_pipe",
+    "connect_write_pipe",
+    "subprocess_exec",
+    "subprocess_shell",
+)
+
+
+def _timed_protocol_factory(key: int, factory: Callable[[], Any]) -> Callable[[], Any]:
+    def make_protocol() -> Any:
+        protocol = factory()
+        for name in _PROTOCOL_CALLBACKS:
+            method = getattr(protocol, name, None)
+            if method is None:
+                continue
+            try:
+                setattr(protocol, name, _timed(key, method))
+            except (AttributeError, TypeError):  # __slots__ or a read-only attribute
+                return protocol
+        return protocol
+
+    return make_protocol
+
+
+def _uvloop_factory_patches(loop_class: type) -> list[Patch]:
+    patches = []
+    for name in _PROTOCOL_FACTORY_METHODS:
+        original = getattr(loop_class, name, None)
+        if original is None:
+            continue
+
+        def with_timed_protocols(
+            self: Any, *args: Any, _original: Any = original, **kwargs: Any
+        ) -> Any:
+            if _steps.settings.enabled and args and callable(args[0]):
+                args = (_timed_protocol_factory(id(self), args[0]), *args[1:])
+            return _original(self, *args, **kwargs)
+
+        with_timed_protocols.__name__ = with_timed_protocols.__qualname__ = name
+        with_timed_protocols.__doc__ = original.__doc__
+        patches.append(Patch(loop_class, name, with_timed_protocols))
+    return patches
+
+
 # --- runners -----------------------------------------------------------------------------------
 
 
@@ -243,7 +314,13 @@ class AsyncioHooks:
         uvloop = sys.modules.get("uvloop")
         if uvloop is not None and "uvloop" not in self._hooked and hasattr(uvloop, "Loop"):
             self._hooked.add("uvloop")
-            self._apply([*_loop_patches(uvloop.Loop), *_uvloop_patches(uvloop.Loop)])
+            self._apply(
+                [
+                    *_loop_patches(uvloop.Loop),
+                    *_uvloop_patches(uvloop.Loop),
+                    *_uvloop_factory_patches(uvloop.Loop),
+                ]
+            )
         for module_name, attribute in _CANCEL_ALL_TASKS:
             key = f"{module_name}.{attribute}"
             module = sys.modules.get(module_name)

@@ -21,6 +21,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> InnerRun:
         ("test_asyncio_runner_blocks", "asyncio", "blocks: asyncio main"),
         ("test_uvloop_run_blocks", "uvloop", "blocks: asyncio main"),
         ("test_uvloop_callback_blocks", "uvloop", "blocks: uvloop callback"),
+        ("test_uvloop_protocol_callback_blocks", "uvloop", "blocks: uvloop protocol"),
         ("test_trio_run_blocks", "trio", "blocks: trio main"),
         ("TestIsolatedAsyncio.test_unittest_blocks", "asyncio", "blocks: unittest"),
     ],
