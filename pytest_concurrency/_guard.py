@@ -131,7 +131,9 @@ class Guard:
         if not self._started:
             yield
             return
-        marker_problem = self._begin(item, when)
+        marker_problem = ""
+        with contained("leak"):
+            marker_problem = self._begin(item, when)
         passed = False
         try:
             if marker_problem:
@@ -139,7 +141,9 @@ class Guard:
             yield
             passed = True
         finally:
-            findings = self._end(item, when)
+            findings: list[Finding] = []
+            with contained("leak"):
+                findings = self._end(item, when)
             self._deliver(item, when, findings, passed)
 
     def _begin(self, item: pytest.Item, when: str) -> str:
@@ -179,9 +183,11 @@ class Guard:
 
     def _deliver(self, item: pytest.Item, when: str, findings: list[Finding], passed: bool) -> None:
         self._report_internal_errors()
-        if not findings:
+        text = ""
+        with contained("leak" if any(isinstance(f, LeakReport) for f in findings) else "loop-lag"):
+            text = "\n\n".join(self._format(f) for f in findings)
+        if not text:
             return
-        text = "\n\n".join(self._format(f) for f in findings)
         if not passed:
             item.add_report_section(when, "concurrency-guard", text)
         elif self.settings.mode == "warn":
@@ -252,6 +258,15 @@ class Guard:
         for finding in self.outside:
             _warn_always(ConcurrencyGuardWarning("outside of any test: " + self._format(finding)))
         self.outside.clear()
+
+
+@contextmanager
+def contained(detector: str) -> Iterator[None]:
+    """Run plugin bookkeeping so that its failure switches the detector off, never the test."""
+    try:
+        yield
+    except Exception as exc:
+        _runtime.internal_error(detector, exc)
 
 
 def _plural(kind: str) -> str:

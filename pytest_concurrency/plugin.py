@@ -11,7 +11,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_concurrency import _settings
-from pytest_concurrency._guard import Guard
+from pytest_concurrency._guard import Guard, contained
 from pytest_concurrency.serve import _plugin as serve_plugin
 
 guard_key = pytest.StashKey[Guard]()
@@ -65,22 +65,26 @@ def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
 ) -> Generator[None, object, object]:
     guard = request.config.stash[guard_key]
-    owner = guard.fixture_setup_owner(fixturedef.argname, fixturedef.scope, fixturedef)
+    owner = None
+    with contained("leak"):
+        owner = guard.fixture_setup_owner(fixturedef.argname, fixturedef.scope, fixturedef)
     if owner is None:
         return (yield)
     try:
         return (yield)
     finally:
-        guard.fixture_setup_done(owner)
-        # Runs first when the fixture is finalized (finalizers run last-in, first-out), so
-        # what its teardown code starts belongs to it too.
-        request.addfinalizer(lambda: guard.fixture_teardown_starts(owner))
+        with contained("leak"):
+            guard.fixture_setup_done(owner)
+            # Runs first when the fixture is finalized (finalizers run last-in, first-out),
+            # so what its teardown code starts belongs to it too.
+            request.addfinalizer(lambda: guard.fixture_teardown_starts(owner))
 
 
 def pytest_fixture_post_finalizer(
     fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
 ) -> None:
-    request.config.stash[guard_key].fixture_finalized(fixturedef)
+    with contained("leak"):
+        request.config.stash[guard_key].fixture_finalized(fixturedef)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

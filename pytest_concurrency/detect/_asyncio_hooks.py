@@ -150,7 +150,7 @@ def _loop_patches(loop_class: Any) -> list[Patch]:
         task = create_task(self, coro, *args, **kwargs)
         if _ownership.tracking:
             try:
-                _ownership.track("task", task, _ownership.weak(task), skip=1)
+                _ownership.track("task", _ownership.weak(task), skip=1)
             except Exception as exc:
                 internal_error("leak", exc)
         return task

@@ -8,10 +8,12 @@ fixture it sets up, and so on). A creation belongs to:
    (a server thread of a module fixture owns the connection threads it spawns); once that
    owner has been checked, its threads' later creations belong to nobody, so a leak is
    reported once and never cascades into the tests that follow;
-2. otherwise, the owner on top of the stack.
+2. otherwise, the owner on top of the stack, provided user code is on the stack: what a test
+   runner creates for itself (the task pytest-asyncio runs a test in, anyio's runner task) is
+   nobody's.
 
 Pool workers (asyncio's default executor, anyio's worker threads, trio's thread cache) are
-nobody's: work they run on behalf of a test is attributed through the stack.
+nobody's either: work they run on behalf of a test is attributed through the stack.
 """
 
 from __future__ import annotations
@@ -24,10 +26,16 @@ from typing import Any
 
 from pytest_concurrency.detect._frames import Location, caller_site
 
-OWNER_ATTRIBUTE = "_concurrency_guard_owner"
 KINDS = ("tasks", "threads", "processes")
 """The kinds of leak, as users name them (``--leak-check``, ``allow_leaks``)."""
+
+OWNER_ATTRIBUTE = "_concurrency_guard_owner"
 _KIND_OF_RECORD = {"task": "tasks", "thread": "threads", "process": "processes"}
+
+tracking = False
+"""True while at least one leak check is active; every creation hook checks it first."""
+disabled_reason = ""
+"""Why leak tracking was switched off after an internal error (empty while healthy)."""
 
 
 @dataclass(eq=False)
@@ -78,8 +86,14 @@ def _may_leak(record: Record) -> bool:
     return True  # processes are few; keep them all until the check
 
 
+_live: weakref.WeakSet[Owner] = weakref.WeakSet()
 _stack: list[Owner] = []
 _stack_lock = threading.Lock()
+
+
+def live_owners() -> list[Owner]:
+    """Owners created and not yet checked."""
+    return [owner for owner in list(_live) if not owner.closed]
 
 
 def push(owner: Owner) -> None:
@@ -97,7 +111,7 @@ def remove(owner: Owner) -> None:
 
 
 def adopt_thread(thread: threading.Thread, owner: Owner | None) -> None:
-    """Make ``owner`` the owner of whatever ``thread`` creates."""
+    """Make ``owner`` the owner of whatever ``thread`` creates (None: nobody's)."""
     setattr(thread, OWNER_ATTRIBUTE, owner)
 
 
@@ -114,25 +128,10 @@ def strong(obj: Any) -> Callable[[], Any]:
     return lambda: obj
 
 
-tracking = False
-disabled_reason = ""
-"""True while at least one leak check is active; every creation hook checks it first."""
-
-_live: weakref.WeakSet[Owner] = weakref.WeakSet()
-
-
-def live_owners() -> list[Owner]:
-    """Owners created and not yet checked."""
-    return [owner for owner in list(_live) if not owner.closed]
-
-
-def track(kind: str, obj: Any, ref: Callable[[], Any], skip: int) -> Owner | None:
+def track(kind: str, ref: Callable[[], Any], skip: int) -> Owner | None:
     """Record a creation for the owner it belongs to; returns that owner, or None.
 
-    ``skip`` is the number of our own frames between the caller and this function. A creation
-    made on an owned thread is always recorded; one made on the main thread or a pool worker
-    is recorded only when user code is on the stack, so the machinery of test runners (the
-    task pytest-asyncio runs a test in, anyio's runner task) is never reported.
+    ``skip`` is the number of our own frames between the code that creates and this function.
     """
     thread_owner = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
     if thread_owner is not None:

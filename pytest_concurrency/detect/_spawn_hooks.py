@@ -42,12 +42,11 @@ def _thread_start_patch() -> Patch:
 
 
 def _record_thread(thread: threading.Thread) -> None:
-    record_ref = _ownership.weak(thread)
     if _leaks.current_allow.allows(_leaks.thread_names(thread)):
         # A pool worker runs work for whoever submits it; it owns nothing itself.
         _ownership.adopt_thread(thread, None)
         return
-    owner = _ownership.track("thread", thread, record_ref, skip=2)
+    owner = _ownership.track("thread", _ownership.weak(thread), skip=2)
     if owner is not None:
         _ownership.adopt_thread(thread, owner)
 
@@ -59,7 +58,7 @@ def _popen_patch() -> Patch:
         original(self, *args, **kwargs)
         if _ownership.tracking:
             try:
-                _ownership.track("process", self, _ownership.strong(self), skip=1)
+                _ownership.track("process", _ownership.strong(self), skip=1)
             except Exception as exc:
                 internal_error("leak", exc)
 
@@ -75,7 +74,7 @@ def _process_start_patch() -> Patch:
         original(self)
         if _ownership.tracking:
             try:
-                _ownership.track("process", self, _ownership.strong(self), skip=1)
+                _ownership.track("process", _ownership.strong(self), skip=1)
             except Exception as exc:
                 internal_error("leak", exc)
 

@@ -34,6 +34,16 @@ def test_a_failing_detector_switches_off_and_says_so(tmp_path: Path) -> None:
     )
 
 
+def test_a_failing_leak_check_switches_off_and_says_so(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "broken_leaks")
+    assert run.case("test_leaks_while_the_check_is_broken_passes").outcome == "passed"
+    own = run.case("test_own_failure_is_kept")
+    assert own.outcome == "failed"
+    assert "the user's own assertion" in own.text
+    assert run.case("test_lag_detector_still_works").outcome == "failed"
+    assert "the leak detector failed and was switched off: RuntimeError" in run.output
+
+
 def test_xdist_gives_every_test_the_same_outcome_and_message(tmp_path: Path) -> None:
     serial = run_suite(tmp_path / "serial", "leaks")
     parallel = run_suite(tmp_path / "parallel", "leaks", "-n", "2")
