@@ -257,6 +257,12 @@ _add(
             "is_dir",
             "is_symlink",
             "is_mount",
+            "is_socket",
+            "is_fifo",
+            "is_block_device",
+            "is_char_device",
+            "is_junction",
+            "lchmod",
             "stat",
             "lstat",
             "iterdir",
@@ -281,6 +287,28 @@ _add(
     ],
     "touches the file system",
     _PATH_FIX,
+)
+
+_add(
+    "CC103",
+    [
+        f"io.IOBase.{name}"
+        for name in (
+            "read",
+            "read1",
+            "readline",
+            "readlines",
+            "readinto",
+            "write",
+            "writelines",
+            "flush",
+            "truncate",
+        )
+    ],
+    "reads or writes a file",
+    _FILE_FIX,
+    # A file opened in the same function is reported where it is opened.
+    free_when_fresh=True,
 )
 
 # CC104: sockets, DNS and other network protocols.
@@ -612,6 +640,22 @@ _add(
 #: Other spellings of the types and functions above, mapped onto the listed one.
 TYPE_ALIASES: dict[str, str] = {
     "io.open": "builtins.open",
+    **dict.fromkeys(
+        [
+            "io.TextIOWrapper",
+            "io.BufferedReader",
+            "io.BufferedWriter",
+            "io.BufferedRandom",
+            "io.FileIO",
+            "io.TextIOBase",
+            "io.BufferedIOBase",
+            "io.RawIOBase",
+            "typing.IO",
+            "typing.TextIO",
+            "typing.BinaryIO",
+        ],
+        "io.IOBase",
+    ),
     "threading._RLock": "threading.RLock",
     "threading.BoundedSemaphore": "threading.Semaphore",
     "_thread.allocate_lock": "threading.Lock",
@@ -667,7 +711,7 @@ TYPE_ALIASES: dict[str, str] = {
 #: What calling a function or constructor returns, when that is not simply an instance of
 #: the callee. A tuple describes a returned tuple, element by element.
 RETURNS: dict[str, str | tuple[str, ...]] = {
-    "builtins.open": "io.TextIOWrapper",
+    "builtins.open": "io.IOBase",
     "asyncio.get_event_loop": "asyncio.AbstractEventLoop",
     "asyncio.get_running_loop": "asyncio.AbstractEventLoop",
     "asyncio.new_event_loop": "asyncio.AbstractEventLoop",
@@ -753,12 +797,12 @@ REFINEMENTS: dict[str, frozenset[str]] = {"queue.Queue": frozenset({"queue.Unbou
 #: Attributes of known types, for chains like ``Path(__file__).parent.read_text()``.
 ATTRIBUTE_TYPES: dict[str, str] = {
     "pathlib.Path.parent": "pathlib.Path",
-    "sys.stdin": "io.TextIOWrapper",
 }
 
 #: Types whose ``__enter__`` returns something other than the instance itself.
 ENTER_RETURNS: dict[str, str] = {
-    "builtins.open": "io.TextIOWrapper",
+    "builtins.open": "io.IOBase",
+    "io.open": "io.IOBase",
 }
 
 # CC2xx: coroutine functions of the frameworks and the standard library. Calling one

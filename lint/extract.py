@@ -668,6 +668,8 @@ class Extractor:
             if item.asname is not None:
                 source = self._source_of(item.item)
                 self._bind_target(item.asname.name, ("enter", source) if source else None)
+                if isinstance(item.item, cst.Call) and isinstance(item.asname.name, cst.Name):
+                    self._frame.fresh.add(item.asname.name.value)
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         anchor = self._anchor

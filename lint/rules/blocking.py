@@ -195,7 +195,9 @@ class BlockingFileIO(BlockingCallRule):
     that touch the disk (``os.path.exists``, ``os.stat``, ``os.listdir``; not the pure
     string functions like ``os.path.join``) and ``shutil`` wait for the disk with the event
     loop's thread; on a network file system or a busy disk that takes milliseconds to
-    seconds. Use ``trio.Path`` / ``trio.open_file``, ``anyio.Path`` / ``anyio.open_file``,
+    seconds. Reads and writes on a file object opened elsewhere (an attribute, a parameter
+    typed ``typing.TextIO``) are reported too; a file opened in the same function is
+    reported once, where it is opened. Use ``trio.Path`` / ``trio.open_file``, ``anyio.Path`` / ``anyio.open_file``,
     or, with asyncio, ``asyncio.to_thread`` around the file work.
     """
 
@@ -237,6 +239,17 @@ from pathlib import Path
 
 async def load(path: Path):
     return path.read_bytes()  # error: CC103
+""",
+        """
+import typing
+
+class AuditLog:
+    def __init__(self, path):
+        self.handle = open(path, "a")
+
+    async def record(self, line: str, mirror: typing.TextIO):
+        self.handle.write(line)  # error: CC103
+        mirror.flush()  # error: CC103
 """,
     )
 
