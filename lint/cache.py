@@ -22,7 +22,7 @@ from pathlib import Path
 from concurrency_lint.facts import FileFacts
 
 #: Bump when the facts, the extractor or the catalogue change what a cached entry means.
-FORMAT = 1
+FORMAT = 2
 
 Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 

@@ -16,6 +16,24 @@ from concurrency_lint.facts import CallFact, Literal
 
 FRAMEWORKS = ("asyncio", "trio", "anyio")
 
+#: Libraries that only run on one framework: importing them says which one is in use.
+FRAMEWORK_OF_LIBRARY: dict[str, str] = {
+    "asyncio": "asyncio",
+    "trio": "trio",
+    "anyio": "anyio",
+    "aiohttp": "asyncio",
+    "uvloop": "asyncio",
+    "asyncpg": "asyncio",
+    "aiosqlite": "asyncio",
+    "aiofiles": "asyncio",
+    "aiomysql": "asyncio",
+    "motor": "asyncio",
+    "pytest_asyncio": "asyncio",
+    "trio_websocket": "trio",
+    "pytest_trio": "trio",
+    "trio_parallel": "trio",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Blocking:

@@ -38,7 +38,7 @@ from concurrency_lint.facts import (
 from concurrency_lint.walk import _ORDER, child_attributes
 
 _BUILTIN_NAMES = frozenset(dir(builtins))
-_FRAMEWORKS = frozenset(catalogue.FRAMEWORKS)
+_FRAMEWORKS = catalogue.FRAMEWORK_OF_LIBRARY
 _ARITHMETIC = (
     cst.Add,
     cst.Subtract,
@@ -597,7 +597,7 @@ class Extractor:
             self.facts.imported_modules.add(dotted)
             top = dotted.partition(".")[0]
             if top in _FRAMEWORKS:
-                self.facts.frameworks.add(top)
+                self.facts.frameworks.add(_FRAMEWORKS[top])
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._bind_name(alias.asname.name.value, ("import", dotted))
             else:
@@ -619,7 +619,7 @@ class Extractor:
         self.facts.imported_modules.add(base)
         top = base.partition(".")[0]
         if top in _FRAMEWORKS:
-            self.facts.frameworks.add(top)
+            self.facts.frameworks.add(_FRAMEWORKS[top])
         if isinstance(node.names, cst.ImportStar):
             if self._scope is self._module_scope:
                 self.facts.star_imports.append(base)

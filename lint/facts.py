@@ -131,7 +131,7 @@ class FileFacts:
     module: str
     is_package: bool
     error: ParseError | None = None
-    #: Async frameworks imported by the file: ``asyncio``, ``trio``, ``anyio``.
+    #: Async frameworks the file's imports point to (``aiohttp`` means asyncio).
     frameworks: set[str] = field(default_factory=set)
     #: Module-level names and what they refer to, for resolving re-exports across modules.
     exports: dict[str, str] = field(default_factory=dict)

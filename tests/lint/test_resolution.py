@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from lint_helpers import lines_and_codes, lint
 
-from concurrency_lint import lint_source
+from concurrency_lint import Settings, lint_paths, lint_source
 
 
 def test_aliased_imports_resolve() -> None:
@@ -415,3 +417,18 @@ async def main():
     await asyncio.to_thread(unknown, 3)
 """
     assert lint_source(source) == []
+
+
+def test_asyncio_only_libraries_imply_asyncio(tmp_path: Path) -> None:
+    (tmp_path / "worker.py").write_text(
+        "import trio\n\nasync def main():\n    await trio.sleep(1)\n"
+    )
+    (tmp_path / "web.py").write_text(
+        "import time\nfrom aiohttp import web\n\nasync def handler(request):\n    time.sleep(1)\n"
+    )
+    (tmp_path / "plain.py").write_text("import time\n\nasync def job():\n    time.sleep(1)\n")
+    result = lint_paths([str(tmp_path)], Settings(root=tmp_path))
+    messages = {Path(f.path).name: f.message for f in result.findings}
+    assert messages["web.py"].endswith("use `await asyncio.sleep(...)`")
+    # A module that imports no framework gets the project's: here trio, from worker.py.
+    assert messages["plain.py"].endswith("use `await trio.sleep(...)`")
