@@ -15,7 +15,6 @@ import hashlib
 import os
 import pickle
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +91,8 @@ class Cache:
         if self.directory is None or not self.dirty:
             return None
         # Forget files that no longer exist, so the cache does not grow forever.
+        import tempfile
+
         entries = {path: entry for path, entry in self.entries.items() if os.path.exists(path)}
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import inspect
 import os
 import sys
 from collections.abc import Sequence
@@ -156,6 +155,8 @@ def settings_from(arguments: argparse.Namespace) -> Settings:
 
 def explain(code: str) -> str:
     """The documentation of one rule, as ``--explain`` prints it."""
+    import inspect
+
     from concurrency_lint.rules import CODES, RULES_BY_CODE
 
     rule = RULES_BY_CODE.get(code.upper())

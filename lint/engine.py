@@ -22,8 +22,6 @@ import sys
 import threading
 import tokenize
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -214,6 +212,8 @@ def parallel_map(
     if jobs <= 1 or len(items) < 2 or total < threshold:
         return [function(item) for item in items]
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     # Forking is cheap (libcst is already imported) but unsafe with other threads running.
     method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
