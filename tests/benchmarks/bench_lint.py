@@ -236,6 +236,31 @@ def libcst_parse_rate(trees: dict[str, Path]) -> None:
     )
 
 
+def fix_round_trip(trees: dict[str, Path]) -> None:
+    """Apply every fix (unsafe ones too) to a copy of each tree; the code must still compile."""
+    print("## Autofix round trip on the real trees\n")
+    for name, tree in trees.items():
+        copy = Path(tempfile.mkdtemp(dir=WORK)) / name
+        shutil.copytree(tree, copy)
+        try:
+            before = {path: path.read_bytes() for path in copy.rglob("*.py")}
+            found = json.loads(measure(ours("--no-cache", "--format", "json", "."), copy).stdout)
+            fixable = sum(1 for finding in found if finding["fix_available"])
+            measure(ours("--no-cache", "--fix", "--unsafe-fixes", "."), copy)
+            changed = [path for path, data in before.items() if path.read_bytes() != data]
+            for path in changed:
+                compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+            after = json.loads(measure(ours("--no-cache", "--format", "json", "."), copy).stdout)
+            still_fixable = sum(1 for finding in after if finding["fix_available"])
+            print(
+                f"{name}: {fixable} fixable findings; `--fix --unsafe-fixes` changed "
+                f"{len(changed)} files, all of which still compile; findings {len(found)} -> "
+                f"{len(after)}, fixable left: {still_fixable}.\n"
+            )
+        finally:
+            shutil.rmtree(copy.parent)
+
+
 def robustness() -> None:
     """Every file of site-packages, then the standard library (its test suite has bad files)."""
     corpora = [
@@ -284,6 +309,7 @@ def main() -> int:
     libcst_parse_rate(trees)
     whole_trees(trees, arguments.repeat)
     single_file(trees, arguments.repeat)
+    fix_round_trip(trees)
     if not arguments.skip_robustness:
         robustness()
     return 0
