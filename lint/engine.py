@@ -375,7 +375,74 @@ class Linter:
         return unique
 
     def _follow(self) -> None:
-        """Index the project modules outside the given paths that the findings depend on."""
+        """Index the project modules outside the given paths that the findings depend on.
+
+        Starts from the names the linted files call from async code (followed deeply:
+        what a sync helper calls matters too), the names whose result is dropped or stored
+        (only whether they are coroutine functions matters), the functions handed to
+        threads, and the base classes. Each name is looked at once; a name defined in a
+        module not read yet is looked at again once that module is read.
+        """
+        find, project_names = self._module_finder()
+        seen: set[tuple[bool, str]] = set()
+        queue: list[tuple[bool, str]] = []
+        for file in list(self.files.values()):
+            if file.entry is None:
+                continue
+            for call in file.entry.facts.calls:
+                if call.target is None or call.target.partition(".")[0] not in project_names:
+                    continue  # the standard library, builtins, other distributions
+                if call.in_async and call.usage != "awaited":
+                    queue.append((True, call.target))
+                elif call.usage in (DROPPED, STORED):
+                    queue.append((False, call.target))
+                if call.target in self.offloads:
+                    queue.extend((True, ref.target) for ref in call.refs.values())
+            queue.extend(
+                (True, base) for c in file.entry.facts.classes.values() for base in c.bases
+            )
+        index = self.index
+        while queue:
+            waiting: dict[str, list[tuple[bool, str]]] = {}
+            following: list[tuple[bool, str]] = []
+            for item in queue:
+                if item in seen:
+                    continue
+                seen.add(item)
+                deep, target = item
+                located = index.function(target) or index.constructor(target)
+                if located is not None:
+                    if deep and not located.function.is_async:
+                        calls = located.file.calls
+                        for position in located.function.calls:
+                            callee = calls[position].target
+                            if callee is not None:
+                                following.append((True, callee))
+                    continue
+                resolved = index.resolve(target)
+                if resolved != target:
+                    following.append((deep, resolved))
+                    continue
+                path = self._module_path_for(target, find)
+                if path is not None and path not in self.files:
+                    waiting.setdefault(path, []).append(item)
+            if waiting:
+                for file in self._load(sorted(waiting), linted=False):
+                    if file.entry is not None:
+                        following.extend(
+                            (True, base)
+                            for class_facts in file.entry.facts.classes.values()
+                            for base in class_facts.bases
+                        )
+                # Look again at the names that were waiting for these modules.
+                for items in waiting.values():
+                    seen.difference_update(items)
+                    following.extend(items)
+            queue = following
+
+    def _module_finder(self) -> tuple[Callable[[str], str | None], set[str]]:
+        """A function from module name to its file among the project's import roots, and
+        the top-level names the project's modules can have."""
         roots = {file.root for file in self.files.values()}
         top_names: dict[str, set[str]] = {}
         for root in roots:
@@ -411,61 +478,9 @@ class Linter:
             module_paths[module] = found
             return found
 
-        seen_targets: set[str] = set()
-        deep: list[str] = []
-        shallow: list[str] = []
-        for file in list(self.files.values()):
-            if file.entry is None:
-                continue
-            for call in file.entry.facts.calls:
-                if call.target is None:
-                    continue
-                if call.in_async and call.usage != "awaited":
-                    deep.append(call.target)
-                elif call.usage in (DROPPED, STORED):
-                    shallow.append(call.target)
-                if call.target in self.offloads:
-                    deep.extend(ref.target for ref in call.refs.values())
-            for class_facts in file.entry.facts.classes.values():
-                deep.extend(class_facts.bases)  # inherited methods live there
-        while deep or shallow:
-            wanted: dict[str, str] = {}
-            for targets, is_deep in ((deep, True), (shallow, False)):
-                for target in targets:
-                    marker = ("+" if is_deep else "-") + target
-                    if marker in seen_targets:
-                        continue
-                    seen_targets.add(marker)
-                    path = self._module_path_for(target, find)
-                    if path is not None and path not in self.files:
-                        wanted[path] = target
-            deep, shallow = [], []
-            new_files = self._load(list(wanted), linted=False)
-            for file in new_files:
-                if file.entry is not None:
-                    for class_facts in file.entry.facts.classes.values():
-                        deep.extend(class_facts.bases)
-            # Re-exports and helpers: look again at what the wanted names resolve to.
-            for target in [t[1:] for t in seen_targets if t.startswith("+")]:
-                located = self.index.function(target) or self.index.constructor(target)
-                if located is None:
-                    resolved = self.index.resolve(target)
-                    if resolved != target and "+" + resolved not in seen_targets:
-                        deep.append(resolved)
-                    continue
-                if located.function.is_async:
-                    continue
-                calls = located.file.calls
-                for index in located.function.calls:
-                    callee = calls[index].target
-                    if callee is not None and "+" + callee not in seen_targets:
-                        deep.append(callee)
-            for target in [t[1:] for t in seen_targets if t.startswith("-")]:
-                resolved = self.index.resolve(target)
-                if resolved != target and "-" + resolved not in seen_targets:
-                    shallow.append(resolved)
-            if not new_files and not deep and not shallow:
-                break
+        project_names = set().union(*top_names.values()) if top_names else set()
+        project_names.update(module.partition(".")[0] for module in module_paths)
+        return find, project_names
 
     @staticmethod
     def _module_path_for(target: str, find: Callable[[str], str | None]) -> str | None:

@@ -74,16 +74,20 @@ class ProjectIndex:
         self.classes: dict[str, ClassFacts] = {}
         self.extra_blocking: Mapping[str, Blocking] = extra_blocking or {}
         self.extra_coroutines = frozenset(extra_coroutines)
-        for path, facts in files:
-            self.add(path, facts)
         self._resolved: dict[str, str] = {}
         self._chains: dict[str, BlockingChain | None] = {}
         self._pure: dict[str, bool] = {}
+        for path, facts in files:
+            self.add(path, facts)
 
     def add(self, path: str, facts: FileFacts) -> None:
         """Add one module (later additions of the same module name win)."""
         if facts.error is not None:
             return
+        # What was computed so far may change with the new module.
+        self._resolved.clear()
+        self._chains.clear()
+        self._pure.clear()
         self.modules[facts.module] = (path, facts)
         for qualname, function in facts.functions.items():
             self.functions[qualname] = Located(path, facts, function)
