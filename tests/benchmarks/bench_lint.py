@@ -131,13 +131,41 @@ def flake8(*paths: str) -> list[str]:
 
 
 def ruff(*paths: str) -> list[str]:
-    return [str(BIN / "ruff"), "check", "--isolated", "--no-cache", "--select", "ASYNC", *paths]
+    return [
+        str(BIN / "ruff"), "check", "--isolated", "--no-cache", "--select", "ASYNC",
+        "--output-format", "concise", *paths,
+    ]  # fmt: skip
+
+
+def reported(run: Run, ours_json: bool = False) -> list[tuple[str, int, str]]:
+    """``(path, line, code)`` of every finding in a tool's output."""
+    if ours_json:
+        return [
+            (os.path.normpath(f["path"]), f["line"], f["code"])
+            for f in json.loads(run.stdout or "[]")
+        ]
+    found = []
+    for line in run.stdout.splitlines():
+        parts = line.split(":", 3)
+        if len(parts) == 4 and parts[1].isdigit():
+            found.append((os.path.normpath(parts[0]), int(parts[1]), parts[3].split()[0]))
+    return found
 
 
 def count(run: Run, ours_json: bool = False) -> int:
-    if ours_json:
-        return len(json.loads(run.stdout or "[]"))
-    return sum(1 for line in run.stdout.splitlines() if ":" in line and line[:1] not in " |")
+    return len(reported(run, ours_json))
+
+
+def overlap(name: str, flake: Run, ruff_run: Run, cold: Run) -> None:
+    """Blocking calls in async code: which tool reports which lines."""
+    ours_lines = {(path, line) for path, line, code in reported(cold, True) if code < "CC2"}
+    for tool, run in (("flake8-async", flake), ("ruff", ruff_run)):
+        theirs = {(path, line) for path, line, code in reported(run) if code.startswith("ASYNC2")}
+        print(
+            f"{name}, blocking calls in async code (their ASYNC2xx, our CC1xx): {tool} "
+            f"{len(theirs)} lines, concurrency-lint {len(ours_lines)}; both "
+            f"{len(theirs & ours_lines)}, only {tool} {sorted(theirs - ours_lines)}.\n"
+        )
 
 
 def whole_trees(trees: dict[str, Path], repeat: int) -> None:
@@ -155,9 +183,10 @@ def whole_trees(trees: dict[str, Path], repeat: int) -> None:
             shutil.rmtree(cache, ignore_errors=True)
 
         flake = measure(flake8("."), tree)
+        ruff_run = median_run(ruff("."), tree, repeat)
         rows = [
             ("flake8 --select ASYNC", flake, count(flake)),
-            ("ruff check --select ASYNC", (r := median_run(ruff("."), tree, repeat)), count(r)),
+            ("ruff check --select ASYNC", ruff_run, count(ruff_run)),
         ]
         cold = median_run(
             ours("--format", "json", "--cache-dir", str(cache), "."), tree, repeat, clear
@@ -179,6 +208,7 @@ def whole_trees(trees: dict[str, Path], repeat: int) -> None:
         )
         codes = Counter(finding["code"] for finding in json.loads(cold.stdout or "[]"))
         print(f"{name} findings per code: {dict(sorted(codes.items()))}\n")
+        overlap(name, flake, ruff_run, cold)
 
 
 def single_file(trees: dict[str, Path], repeat: int) -> None:
