@@ -15,36 +15,27 @@ is a CC000 finding, and so is (with a plea to report it) any internal error.
 
 from __future__ import annotations
 
-import ast
-import io
 import os
-import sys
-import threading
-import tokenize
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TypeVar
 
 from concurrency_lint import catalogue
+from concurrency_lint.analyse import analyse_job, analyse_source, decode_source, failed
 from concurrency_lint.cache import Cache, Entry, Span, content_key
 from concurrency_lint.catalogue import Blocking, Offload
 from concurrency_lint.config import ConfigError, Settings
 from concurrency_lint.discover import Excluder, ModuleNamer, module_file, python_files
-from concurrency_lint.facts import DROPPED, STORED, FileFacts, ParseError
+from concurrency_lint.facts import DROPPED, STORED, FileFacts
 from concurrency_lint.index import ProjectIndex
 from concurrency_lint.locate import locate, noqa_comments, suppressed
+from concurrency_lint.parallel import PARALLEL_THRESHOLD_BYTES, parallel_map
 from concurrency_lint.rules import RULES
 from concurrency_lint.rules.base import Fix, RawFinding, RuleContext
 
 PARSE_ERROR = "CC000"
-#: Below this much source to parse, worker processes cost more than they save.
-_PARALLEL_THRESHOLD_BYTES = 200_000
 _FRAMEWORK_PREFERENCE = ("anyio", "trio", "asyncio")
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,133 +100,6 @@ def display_path(path: str) -> str:
     return normalized
 
 
-# -- extraction -----------------------------------------------------------------------------
-
-
-def decode_source(data: bytes) -> str:
-    """Decode Python source as the interpreter would (PEP 263; UTF-8 by default)."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-    except SyntaxError as error:
-        if "invalid or missing encoding declaration" not in str(error):
-            raise  # an unknown or contradictory coding cookie
-        encoding = "utf-8"  # no cookie and bytes that are not UTF-8: say where below
-    return data.decode(encoding)
-
-
-def analyse_source(data: bytes, module: str, is_package: bool) -> FileFacts:
-    """The facts of one file's content. Never raises: problems become ``facts.error``."""
-    try:
-        return _analyse(data, module, is_package)
-    except RecursionError:
-        error = ParseError("too deeply nested to analyse", 1, 1)
-    except Exception as exception:
-        error = ParseError(
-            f"internal error while analysing this file ({type(exception).__name__}: "
-            f"{exception}); please report it",
-            1,
-            1,
-        )
-    return FileFacts(module=module, is_package=is_package, error=error)
-
-
-def _analyse(data: bytes, module: str, is_package: bool) -> FileFacts:
-    try:
-        text = decode_source(data)
-    except SyntaxError as error:  # a bad coding cookie
-        return _failed(module, is_package, f"cannot decode: {error.msg}", error.lineno or 1, 1)
-    except (UnicodeDecodeError, LookupError) as error:
-        line = column = 1
-        if isinstance(error, UnicodeDecodeError):
-            before = data[: error.start]
-            line = before.count(b"\n") + 1
-            column = error.start - (before.rfind(b"\n") + 1) + 1
-        return _failed(module, is_package, f"cannot decode: {error}", line, column)
-
-    import libcst as cst
-
-    from concurrency_lint.extract import extract
-
-    try:
-        tree = cst.parse_module(text)
-    except cst.ParserSyntaxError as error:
-        return _syntax_error(text, module, is_package, error)
-    return extract(tree, module, is_package, text.count("\n") + 1)
-
-
-def _syntax_error(text: str, module: str, is_package: bool, error: Exception) -> FileFacts:
-    """Report a syntax error the way Python itself words and places it."""
-    try:
-        compile(text, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-    except SyntaxError as python_error:
-        return _failed(
-            module,
-            is_package,
-            f"syntax error: {python_error.msg}",
-            python_error.lineno or 1,
-            python_error.offset or 1,
-        )
-    except (ValueError, RecursionError, MemoryError) as python_error:
-        return _failed(module, is_package, f"cannot parse: {python_error}", 1, 1)
-    # Python accepts it but libcst does not (syntax newer than libcst knows).
-    line = getattr(error, "raw_line", 1)
-    column = getattr(error, "raw_column", 0) + 1
-    message = " ".join(str(getattr(error, "message", error)).split())
-    return _failed(module, is_package, f"libcst cannot parse this file: {message}", line, column)
-
-
-def _failed(module: str, is_package: bool, message: str, line: int, column: int) -> FileFacts:
-    return FileFacts(
-        module=module,
-        is_package=is_package,
-        error=ParseError(message, max(line, 1), max(column, 1)),
-    )
-
-
-def _analyse_job(job: tuple[bytes, str, bool]) -> FileFacts:
-    return analyse_source(*job)
-
-
-def parallel_map(
-    function: Callable[[T], R],
-    items: Sequence[T],
-    jobs: int,
-    weight: Callable[[T], int],
-    threshold: int = _PARALLEL_THRESHOLD_BYTES,
-) -> list[R]:
-    """``[function(item) for item in items]``, in worker processes when it pays off.
-
-    Big items go first so the workers finish together. If a worker dies, what it had
-    not finished is done in this process.
-    """
-    total = sum(weight(item) for item in items)
-    if jobs <= 1 or len(items) < 2 or total < threshold:
-        return [function(item) for item in items]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    # Forking is cheap (libcst is already imported) but unsafe with other threads running.
-    method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
-    order = sorted(range(len(items)), key=lambda i: -weight(items[i]))
-    results: dict[int, R] = {}
-    try:
-        with ProcessPoolExecutor(
-            max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context(method)
-        ) as pool:
-            futures = {i: pool.submit(function, items[i]) for i in order}
-            for i, future in futures.items():
-                results[i] = future.result()
-    except BrokenProcessPool:
-        for i in order:
-            if i not in results:
-                results[i] = function(items[i])
-    return [results[i] for i in range(len(items))]
-
-
-# -- the run ----------------------------------------------------------------------------------
-
-
 class Linter:
     """One run of the linter over some paths with some settings."""
 
@@ -259,7 +123,7 @@ class Linter:
             self.cache = Cache(None)
         self.follow_imports = follow_imports
         #: Below this many bytes of source to parse, stay in this process.
-        self.parallel_threshold = _PARALLEL_THRESHOLD_BYTES
+        self.parallel_threshold = PARALLEL_THRESHOLD_BYTES
         self.namer = ModuleNamer()
         self.files: dict[str, _File] = {}
         #: Source texts already in memory, by absolute path.
@@ -325,7 +189,7 @@ class Linter:
                     data = handle.read()
             except OSError as error:
                 reason = error.strerror or str(error)
-                facts = _failed(module, is_package, f"cannot read: {reason}", 1, 1)
+                facts = failed(module, is_package, f"cannot read: {reason}", 1, 1)
                 file.entry = Entry("", facts)
                 continue
             key = content_key(data, module, is_package)
@@ -337,7 +201,7 @@ class Linter:
             jobs.append((data, module, is_package))
             waiting.append((file, key))
         results = parallel_map(
-            _analyse_job, jobs, self.jobs, lambda job: len(job[0]), self.parallel_threshold
+            analyse_job, jobs, self.jobs, lambda job: len(job[0]), self.parallel_threshold
         )
         for (file, key), facts in zip(waiting, results, strict=True):
             file.entry = Entry(key, facts)
