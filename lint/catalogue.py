@@ -50,6 +50,9 @@ class Blocking:
     free_when_fresh: bool = False
     #: Decides from the call's argument hints that it does not block (a numeric host).
     exempt: Callable[[CallFact], bool] | None = None
+    #: Returns a generator: the I/O happens where it is iterated, so only a call iterated
+    #: on the spot (``for p in path.glob("*")``, ``list(os.walk(top))``) blocks.
+    lazy: bool = False
 
 
 def _per_framework(asyncio: str, trio: str, anyio: str) -> dict[str, str]:
@@ -90,7 +93,22 @@ def _add(
             nonblocking,
             free_when_fresh,
             exempt,
+            lazy=name in _LAZY,
         )
+
+
+#: Generator functions among the blocking calls.
+_LAZY = frozenset(
+    {
+        "os.walk",
+        "os.fwalk",
+        "glob.iglob",
+        "pathlib.Path.iterdir",
+        "pathlib.Path.glob",
+        "pathlib.Path.rglob",
+        "pathlib.Path.walk",
+    }
+)
 
 
 def _numeric_host(call: CallFact) -> bool:
@@ -1204,6 +1222,10 @@ TRANSPARENT_DECORATORS: frozenset[str] = frozenset(
         "typing.override",
         "typing_extensions.override",
         "typing_extensions.final",
+        "typing.no_type_check",
+        "tenacity.retry",
+        "backoff.on_exception",
+        "backoff.on_predicate",
         "trio.lowlevel.enable_ki_protection",
         "trio.lowlevel.disable_ki_protection",
     }

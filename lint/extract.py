@@ -25,6 +25,7 @@ from concurrency_lint.facts import (
     ARGUMENT,
     AWAITED,
     DROPPED,
+    ITERATED,
     OTHER,
     RETURNED,
     STORED,
@@ -72,6 +73,24 @@ _AUGMENTED_ARITHMETIC = (
 #: Callees whose arguments decide whether they block (a numeric host needs no DNS).
 _HINTED_CALLEES = frozenset({"getaddrinfo", "getnameinfo", "gethostbyname", "gethostbyname_ex"})
 
+
+#: Builtins that run through an iterable they are given: ``list(path.glob("*"))``.
+_CONSUMERS = frozenset(
+    {
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "sorted",
+        "dict",
+        "next",
+        "sum",
+        "min",
+        "max",
+        "any",
+        "all",
+    }
+)
 
 #: Calls showing that a socket or file descriptor is used in non-blocking mode.
 _NONBLOCKING_MARKERS = frozenset(
@@ -486,12 +505,16 @@ class Extractor:
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
         self._bind_target(node.target, None)
+        if isinstance(node.iter, cst.Call):
+            self._usage[id(node.iter)] = (ITERATED, None)
 
     def visit_For(self, node: cst.For) -> None:
         facts = self._frame.facts
         if facts is not None:
             facts.has_loop = True
         self._bind_target(node.target, None)
+        if isinstance(node.iter, cst.Call):
+            self._usage[id(node.iter)] = (ITERATED, None)
 
     def visit_While(self, node: cst.While) -> None:
         facts = self._frame.facts
@@ -530,10 +553,6 @@ class Extractor:
     def visit_Return(self, node: cst.Return) -> None:
         if isinstance(node.value, cst.Call):
             self._usage[id(node.value)] = (RETURNED, None)
-
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if isinstance(node.value, cst.Call):
-            self._usage[id(node.value)] = (ARGUMENT, None)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         source = self._source_of(node.value)
@@ -698,6 +717,10 @@ class Extractor:
         self._anchor += 1
         usage, var = self._usage.pop(id(node), (OTHER, None))
         callee, spelling = self._callee(node.func)
+        consumes = spelling in _CONSUMERS
+        for arg in node.args:
+            if isinstance(arg.value, cst.Call):
+                self._usage[id(arg.value)] = (ITERATED if consumes else ARGUMENT, None)
         frame = self._frame
         fact = CallFact(
             anchor=anchor,
@@ -826,8 +849,11 @@ class Extractor:
             self._resolve_call(pending)
         for function, scope, decorators in self._decorators:
             for decorator in decorators:
-                if _is_opaque_decorator(self, scope, decorator):
+                kind = _decorator_kind(self, scope, decorator)
+                if kind == "opaque":
                     function.opaque = True
+                elif kind == "wrapping":
+                    function.wrapped = True
         for function, scope, annotation in self._returns:
             resolved = self._annotation_type(scope, annotation)
             if isinstance(resolved, str):
@@ -1156,19 +1182,26 @@ def _method_kind(node: cst.FunctionDef) -> str:
     return "method"
 
 
-def _is_opaque_decorator(
-    extractor: Extractor, scope: _Scope, decorator: cst.BaseExpression
-) -> bool:
+def _decorator_kind(extractor: Extractor, scope: _Scope, decorator: cst.BaseExpression) -> str:
+    """``"transparent"``, ``"opaque"`` (the name no longer calls the body, or returns
+    something else entirely) or ``"wrapping"`` (unknown: it may return anything)."""
     if isinstance(decorator, cst.Call):
         decorator = decorator.func
     dotted = _dotted(decorator)
     if dotted is None:
-        return False
+        return "wrapping"
     head, *attrs = dotted.split(".")
     if attrs and attrs[-1] in ("setter", "getter", "deleter", "register"):
-        return True
+        return "opaque"
     value = extractor._resolve_chain(scope, head, tuple(attrs))
-    return value is not None and value[0] == "qual" and value[1] in catalogue.OPAQUE_DECORATORS
+    if value is None or value[0] != "qual":
+        return "wrapping"
+    name = value[1]
+    if name in catalogue.OPAQUE_DECORATORS:
+        return "opaque"
+    if name in catalogue.TRANSPARENT_DECORATORS or name.startswith("pytest.mark."):
+        return "transparent"
+    return "wrapping"
 
 
 _Handler = Callable[[Extractor, Any], None]
@@ -1189,7 +1222,6 @@ _VISIT: dict[type[cst.CSTNode], _Handler] = {
     cst.Await: Extractor.visit_Await,
     cst.Expr: Extractor.visit_Expr,
     cst.Return: Extractor.visit_Return,
-    cst.Arg: Extractor.visit_Arg,
     cst.Assign: Extractor.visit_Assign,
     cst.AnnAssign: Extractor.visit_AnnAssign,
     cst.NamedExpr: Extractor.visit_NamedExpr,

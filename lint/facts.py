@@ -20,6 +20,7 @@ DROPPED = "dropped"  # an expression statement: the result is thrown away
 STORED = "stored"  # assigned to a plain local name (see ``CallFact.var``)
 RETURNED = "returned"
 ARGUMENT = "argument"
+ITERATED = "iterated"  # looped over by ``for``, a comprehension, or ``list()`` and friends
 OTHER = "other"
 
 #: A literal argument value kept for the few checks that depend on one
@@ -94,6 +95,9 @@ class FunctionFacts:
     opaque: bool = False
     #: Defined twice with different kinds (``def`` here, ``async def`` there).
     ambiguous: bool = False
+    #: Has a decorator not known to leave it alone (``@given``, a project's own): what a
+    #: call returns is unknown, so it is not judged as a coroutine function.
+    wrapped: bool = False
     #: Indices into ``FileFacts.calls`` of the calls made directly in its body.
     calls: list[int] = field(default_factory=list)
     has_loop: bool = False

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from concurrency_lint import catalogue
 from concurrency_lint.catalogue import Blocking
-from concurrency_lint.facts import CallFact, ClassFacts, FileFacts, FunctionFacts
+from concurrency_lint.facts import ITERATED, CallFact, ClassFacts, FileFacts, FunctionFacts
 
 _MAX_ALIAS_HOPS = 16
 
@@ -186,6 +186,7 @@ class ProjectIndex:
             function.is_async
             and not function.is_generator
             and not function.opaque
+            and not function.wrapped
             and not function.ambiguous
         )
 
@@ -314,6 +315,8 @@ def is_nonblocking(call: CallFact, entry: Blocking) -> bool:
     """
     if call.guarded:
         return True
+    if entry.lazy and call.usage != ITERATED:
+        return True  # a generator: nothing happens until something iterates it
     if entry.free_when_fresh and call.fresh_receiver:
         return True
     if entry.exempt is not None and entry.exempt(call):

@@ -61,7 +61,7 @@ def test_a_corrupt_cache_is_ignored(corpus: Path, tmp_path: Path) -> None:
     again = _run(corpus, cache)
     assert again.result.cached == 0
     assert again.result.findings == expected
-    version, entries = marshal.loads(stored.read_bytes())
+    _format, entries = marshal.loads(stored.read_bytes())
     assert len(entries) == 5
 
 

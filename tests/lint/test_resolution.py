@@ -431,3 +431,43 @@ def test_asyncio_only_libraries_imply_asyncio(tmp_path: Path) -> None:
     assert messages["web.py"].endswith("use `await asyncio.sleep(...)`")
     # A module that imports no framework gets the project's most common one: trio here.
     assert messages["plain.py"].endswith("use `await trio.sleep(...)`")
+
+
+def test_generators_block_where_they_are_iterated() -> None:
+    source = """
+import anyio
+import os
+from pathlib import Path
+
+async def scan(root: Path):
+    for entry in root.iterdir():
+        pass
+    names = sorted(root.glob("*.py"))
+    walker = os.walk(root)
+    pending = root.rglob("*")
+    return await anyio.to_thread.run_sync(lambda: list(pending)), names, walker
+"""
+    assert lines_and_codes(lint_source(source)) == [(7, "CC103"), (9, "CC103")]
+
+
+def test_decorators_that_may_change_the_function_are_not_guessed() -> None:
+    source = """
+import pytest
+import tenacity
+from hypothesis import given
+
+@given(1)
+async def property_test(n): ...
+
+@pytest.mark.trio
+async def marked(): ...
+
+@tenacity.retry
+async def fetch(): ...
+
+def run():
+    property_test()
+    marked()
+    fetch()
+"""
+    assert lines_and_codes(lint_source(source)) == [(17, "CC201"), (18, "CC201")]
