@@ -197,7 +197,9 @@ class BlockingFileIO(BlockingCallRule):
     loop's thread; on a network file system or a busy disk that takes milliseconds to
     seconds. Reads and writes on a file object opened elsewhere (an attribute, a parameter
     typed ``typing.TextIO``) are reported too; a file opened in the same function is
-    reported once, where it is opened. Use ``trio.Path`` / ``trio.open_file``,
+    reported once, where it is opened. Generators (``os.walk``, ``Path.glob``,
+    ``Path.iterdir``) are reported where async code iterates them, not where one is made
+    to be iterated in a worker thread. Use ``trio.Path`` / ``trio.open_file``,
     ``anyio.Path`` / ``anyio.open_file``, or, with asyncio, ``asyncio.to_thread`` around the
     file work.
     """
