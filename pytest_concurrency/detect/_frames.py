@@ -141,6 +141,30 @@ def walk(frame: FrameType | None, limit: int = 200) -> Stack:
 _LIBRARY, _USER, _RUNNER = 0, 1, 2
 _code_kind: dict[CodeType, int] = {}
 
+# Test runners and their async plugins: a creation reached through these with no user code in
+# between is the runner's own (the task pytest-asyncio runs a test in, anyio's runner task),
+# even when a decorator such as hypothesis's @given lies further out with the test's file name.
+_RUNNER_PACKAGES = ("pluggy", "_pytest", "pytest_asyncio", "pytest_trio")
+_RUNNER_MODULES = ("anyio.pytest_plugin",)
+_runner_paths: tuple[str, ...] = ()
+
+
+def refresh_runner_paths() -> None:
+    """Find the test runners imported so far (called when the hooks are installed)."""
+    global _runner_paths
+    paths = []
+    for name in _RUNNER_PACKAGES:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            paths.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+    for name in _RUNNER_MODULES:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            paths.append(os.path.abspath(path))
+    if tuple(paths) != _runner_paths:
+        _runner_paths = tuple(paths)
+        _code_kind.clear()
+
 
 def _kind_of(code: CodeType) -> int:
     kind = _code_kind.get(code)
@@ -148,7 +172,7 @@ def _kind_of(code: CodeType) -> int:
         filename = code.co_filename
         if is_user_file(filename):
             kind = _USER
-        elif _runner_prefixes() and filename.startswith(_runner_prefixes()):
+        elif _runner_paths and os.path.abspath(filename).startswith(_runner_paths):
             kind = _RUNNER
         else:
             kind = _LIBRARY
@@ -156,29 +180,14 @@ def _kind_of(code: CodeType) -> int:
     return kind
 
 
-_runner_prefix_cache: tuple[str, ...] | None = None
-
-
-def _runner_prefixes() -> tuple[str, ...]:
-    """Where a test runner's own frames live (pluggy): user code never lies beyond them."""
-    global _runner_prefix_cache
-    if _runner_prefix_cache is None:
-        module = sys.modules.get("pluggy")
-        path = getattr(module, "__file__", None)
-        if path is None:
-            return ()
-        _runner_prefix_cache = (os.path.dirname(os.path.abspath(path)) + os.sep,)
-    return _runner_prefix_cache
-
-
 def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
     """The innermost *user* frame calling us, skipping ``skip`` frames of our own.
 
     Used at creation time (``create_task``, ``Thread.start``, ``Popen``): a short walk
-    outwards that stops at the first frame of user code, and gives up at the test runner's
-    own frames (pluggy), beyond which there is no code of the test. Returns the location and
-    whether it is user code; when there is none, the innermost frame outside this plugin is
-    returned with ``False``.
+    outwards that stops at the first frame of user code, and gives up at a test runner's own
+    frames (pluggy, pytest, its async plugins), beyond which there is no code of the test.
+    Returns the location and whether it is user code; when there is none, the innermost frame
+    outside this plugin is returned with ``False``.
     """
     try:
         frame: FrameType | None = sys._getframe(skip + 1)

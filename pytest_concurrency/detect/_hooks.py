@@ -8,6 +8,7 @@ from types import ModuleType
 
 from pytest_concurrency.detect import _ownership
 from pytest_concurrency.detect._asyncio_hooks import AsyncioHooks
+from pytest_concurrency.detect._frames import refresh_runner_paths
 from pytest_concurrency.detect._import_hooks import PostImportHooks
 from pytest_concurrency.detect._runtime import internal_error
 from pytest_concurrency.detect._spawn_hooks import SpawnHooks
@@ -74,6 +75,7 @@ class Hooks:
         with self._lock:
             if self._users == 0:
                 return
+            refresh_runner_paths()
             if not self._trio_installed and "trio" in sys.modules:
                 self._trio.install()
                 self._trio_installed = True
