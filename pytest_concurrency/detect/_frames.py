@@ -19,6 +19,17 @@ from dataclasses import dataclass
 from types import CodeType, FrameType
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The working directory when we were imported, to make relative code paths absolute without
+# a system call: classification runs inside event loops, where tools such as blockbuster
+# rightly object to os.getcwd() or os.path.abspath().
+_START_DIR = os.getcwd()
+
+
+def absolute(filename: str) -> str:
+    """``filename`` made absolute and normalised, by string operations only."""
+    if not os.path.isabs(filename):
+        filename = os.path.join(_START_DIR, filename)
+    return os.path.normpath(filename)
 
 
 def _library_prefixes() -> tuple[str, ...]:
@@ -55,7 +66,7 @@ def is_user_file(filename: str) -> bool:
 def _classify(filename: str) -> bool:
     if not filename or filename.startswith("<"):
         return False
-    path = os.path.abspath(filename)
+    path = absolute(filename)
     if path.startswith(_PACKAGE_PREFIX):
         # Our own sample apps and tests live beside the package, not in it.
         return False
@@ -172,7 +183,7 @@ def _kind_of(code: CodeType) -> int:
         filename = code.co_filename
         if is_user_file(filename):
             kind = _USER
-        elif _runner_paths and os.path.abspath(filename).startswith(_runner_paths):
+        elif _runner_paths and absolute(filename).startswith(_runner_paths):
             kind = _RUNNER
         else:
             kind = _LIBRARY

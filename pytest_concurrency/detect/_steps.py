@@ -141,8 +141,8 @@ def disable(reason: str) -> None:
 
 
 def publish(event: LoopBlocked) -> None:
-    with _listeners_lock:
-        listeners = list(_listeners)
+    # No lock here: this runs on the loop thread, and copying a list is atomic.
+    listeners = list(_listeners)
     threshold = event.duration_ms / 1000.0
     for listener in listeners:
         if threshold >= listener.threshold_s:

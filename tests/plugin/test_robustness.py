@@ -44,6 +44,15 @@ def test_a_failing_leak_check_switches_off_and_says_so(tmp_path: Path) -> None:
     assert "the leak detector failed and was switched off: RuntimeError" in run.output
 
 
+def test_the_hooks_never_trip_blockbuster(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "with_blockbuster")
+    case = run.case("test_tasks_and_threads_under_blockbuster_passes")
+    assert case.outcome == "passed", case.text
+    leaked = run.case("test_leaked_task_under_blockbuster")
+    assert "task 'left-under-blockbuster'" in leaked.text
+    assert "ConcurrencyGuardWarning" not in run.output
+
+
 def test_xdist_gives_every_test_the_same_outcome_and_message(tmp_path: Path) -> None:
     serial = run_suite(tmp_path / "serial", "leaks")
     parallel = run_suite(tmp_path / "parallel", "leaks", "-n", "2")
