@@ -14,6 +14,8 @@ Whitespace, comments and punctuation are skipped: they hold no calls and no name
 
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 
 _SKIPPED_ATTRIBUTES = frozenset(
@@ -64,9 +66,14 @@ def child_attributes(node: cst.CSTNode) -> tuple[str, ...]:
     if order is None:
         recorder = _Recorder(node)
         node.visit(recorder)
+        # A few types skip an attribute that is None on this instance (an f-string
+        # expression without a format spec); it comes last in source order, so append the
+        # fields not seen to the end.
+        names = [*recorder.attributes]
+        names.extend(f.name for f in dataclasses.fields(node) if f.name not in names)
         order = tuple(
             name
-            for name in recorder.attributes
+            for name in names
             if name not in _SKIPPED_ATTRIBUTES and not name.startswith("whitespace")
         )
         _ORDER[node_type] = order

@@ -10,6 +10,7 @@ import libcst as cst
 import pytest
 
 from concurrency_lint import Settings, engine, lint_paths, lint_source
+from concurrency_lint import walk
 from concurrency_lint.extract import extract
 
 PACKAGES = ("anyio", "h11", "httpx", "attr", "pluggy")
@@ -88,3 +89,16 @@ def test_a_finding_that_cannot_be_placed_is_still_reported(
     [finding] = lint_source("import time\n\nasync def f():\n    time.sleep(1)\n")
     assert (finding.code, finding.line, finding.column) == ("CC101", 1, 1)
     assert finding.message.endswith("[position unknown: the file nests too deeply to locate it]")
+
+
+def test_calls_in_f_string_format_specs_are_seen_whatever_comes_first() -> None:
+    # The walk learns each node type's children from the first one it meets; here the
+    # first f-string expression has no format spec, the second has a call in one.
+    walk._ORDER.pop(cst.FormattedStringExpression, None)
+    source = (
+        "import time\n\nasync def f(x):\n"
+        "    a = f'{x}'\n"
+        "    b = f'{x:{time.sleep(1)}}'\n"
+        "    time.sleep(2)\n"
+    )
+    assert [(f.line, f.code) for f in lint_source(source)] == [(5, "CC101"), (6, "CC101")]
