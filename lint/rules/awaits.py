@@ -34,8 +34,8 @@ class CoroutineNotAwaited(Rule):
     module's own ``async def`` functions and methods (through ``self`` too), the project's
     coroutine functions imported from other modules, and the names listed in
     ``extra-coroutine-functions``. A function behind a decorator that may return something
-    else (``@hypothesis.given``, a project's own wrapper) is not judged. The fix is safe: inside an ``async def`` the call gets its
-    ``await``.
+    else (``@hypothesis.given``, a project's own wrapper) is not judged. The fix is safe:
+    inside an ``async def`` the call gets its ``await``.
     """
 
     code = "CC201"

@@ -9,8 +9,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from concurrency_lint import Settings, engine, lint_paths, lint_source
-from concurrency_lint import walk
+from concurrency_lint import Settings, engine, lint_paths, lint_source, walk
 from concurrency_lint.extract import extract
 
 PACKAGES = ("anyio", "h11", "httpx", "attr", "pluggy")
