@@ -62,6 +62,9 @@ def _version_tag() -> str:
     return f"v{version()}-f{FORMAT}-py{python}"
 
 
+#: How many recent runs (different sets of files, or settings) to remember.
+_KEPT_RUNS = 16
+
 _CALL_FIELDS = tuple(f.name for f in fields(CallFact))
 _FUNCTION_FIELDS = tuple(f.name for f in fields(FunctionFacts))
 _CLASS_FIELDS = tuple(f.name for f in fields(ClassFacts))
@@ -131,7 +134,10 @@ class Cache:
         self.directory = directory
         #: Entries as stored, decoded on demand.
         self.stored: dict[str, tuple[Any, ...]] = {}
+        self._entries_loaded = False
         self.entries: dict[str, Entry] = {}
+        #: Findings of recent runs, by what they depend on (see ``Linter._signature``).
+        self.runs: dict[str, Any] = {}
         self.dirty = False
         if directory is not None:
             self._load()
@@ -141,15 +147,42 @@ class Cache:
         assert self.directory is not None
         return self.directory / f"facts-{_version_tag()}.marshal"
 
+    @property
+    def _runs_file(self) -> Path:
+        assert self.directory is not None
+        return self.directory / f"runs-{_version_tag()}.marshal"
+
     def _load(self) -> None:
+        # The runs file is small and read first: a rerun on an unchanged tree needs only it.
+        self.runs = self._read(self._runs_file) or {}
+
+    def _read(self, path: Path) -> Any:
         try:
-            data = marshal.loads(self._file.read_bytes())
+            data = marshal.loads(path.read_bytes())
         except (OSError, EOFError, ValueError, TypeError):
-            return
+            return None
         if isinstance(data, tuple) and len(data) == 2 and data[0] == FORMAT:
-            self.stored = data[1]
+            return data[1]
+        return None
+
+    def _load_entries(self) -> None:
+        if self.directory is not None and not self._entries_loaded:
+            self._entries_loaded = True
+            self.stored = self._read(self._file) or {}
+
+    def get_run(self, signature: str) -> Any:
+        """The stored findings of an identical earlier run, if any."""
+        return self.runs.get(signature)
+
+    def put_run(self, signature: str, value: Any) -> None:
+        self.runs.pop(signature, None)
+        self.runs[signature] = value
+        while len(self.runs) > _KEPT_RUNS:
+            del self.runs[next(iter(self.runs))]
+        self.dirty = True
 
     def get(self, path: str, key: str) -> Entry | None:
+        self._load_entries()
         entry = self.entries.get(path)
         if entry is not None:
             return entry if entry.key == key else None
@@ -174,6 +207,7 @@ class Cache:
             return None
         import tempfile
 
+        self._load_entries()
         stored = dict(self.stored)
         for path, entry in self.entries.items():
             stored[path] = (
@@ -195,6 +229,14 @@ class Cache:
                 with os.fdopen(handle, "wb") as stream:
                     stream.write(marshal.dumps((FORMAT, stored)))
                 os.replace(temporary, self._file)
+            except BaseException:
+                os.unlink(temporary)
+                raise
+            handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+            try:
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(marshal.dumps((FORMAT, self.runs)))
+                os.replace(temporary, self._runs_file)
             except BaseException:
                 os.unlink(temporary)
                 raise

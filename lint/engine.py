@@ -15,6 +15,8 @@ is a CC000 finding, and so is (with a plea to report it) any internal error.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,19 @@ class LintResult:
     followed: int = 0
     #: Non-fatal problems worth a line on stderr (a cache that cannot be written).
     warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Read:
+    """A file read and hashed, not analysed yet."""
+
+    path: str
+    absolute: str
+    module: str
+    is_package: bool
+    root: str
+    data: bytes | None  # None when it could not be read
+    key: str
 
 
 @dataclass(slots=True)
@@ -158,41 +173,124 @@ class Linter:
         excluder = Excluder(
             (*self.settings.exclude, *self.settings.extend_exclude), self.settings.root
         )
-        discovered = list(python_files(paths, excluder))
-        self._load(discovered, linted=True)
+        reads = self._read(python_files(paths, excluder))
+        signature = self._signature(reads)
+        if self._replay(signature, len(reads)):
+            return self.result
+        self._load_reads(reads, linted=True)
         if self.follow_imports:
             self._follow()
         raw = self._check()
         self.result.findings = self._finish(raw)
+        self._remember(signature)
         warning = self.cache.save()
         if warning:
             self.result.warnings.append(warning)
         return self.result
 
+    # -- a rerun on an unchanged tree ------------------------------------------------------
+
+    def _signature(self, reads: Sequence[_Read]) -> str:
+        """What the findings of a run depend on: every linted file's content, the settings,
+        the linter's version and the directory paths are shown relative to."""
+        parts = [
+            repr(dataclasses.astuple(self.settings)),
+            repr(self.follow_imports),
+            os.getcwd(),
+            *(f"{read.absolute}\0{read.key}" for read in sorted(reads, key=lambda r: r.absolute)),
+        ]
+        return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
+
+    def _replay(self, signature: str, file_count: int) -> bool:
+        """Reuse the findings of an identical earlier run, if the modules it followed are
+        unchanged too: no facts to decode, no rules to run."""
+        stored = self.cache.get_run(signature)
+        if stored is None:
+            return False
+        followed, findings = stored
+        for absolute, module, is_package, key in followed:
+            try:
+                with open(absolute, "rb") as handle:
+                    data = handle.read()
+            except OSError:
+                return False
+            if content_key(data, module, is_package) != key:
+                return False
+        for path, line, column, end_line, end_column, code, message, fix, anchor in findings:
+            finding = Finding(
+                path, line, column, end_line, end_column, code, message, fix and Fix(*fix)
+            )
+            self._anchors[finding] = anchor
+            self.result.findings.append(finding)
+        self.result.files = self.result.cached = file_count
+        self.result.followed = len(followed)
+        return True
+
+    def _remember(self, signature: str) -> None:
+        files = self.files.values()
+        if any(f.entry is None or f.entry.key.startswith("unreadable") for f in files):
+            return
+        if any(not f.entry.key for f in files if f.entry is not None):
+            return  # an internal error: do not make it permanent
+        followed = tuple(
+            (f.absolute, f.entry.facts.module, f.entry.facts.is_package, f.entry.key)
+            for f in files
+            if not f.linted and f.entry is not None
+        )
+        findings = tuple(
+            (
+                f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message,
+                None if f.fix is None else (f.fix.kind, f.fix.safety, f.fix.framework),
+                self._anchors[f],
+            )
+            for f in self.result.findings
+        )  # fmt: skip
+        self.cache.put_run(signature, (followed, findings))
+
     # -- facts ------------------------------------------------------------------------------
 
+    def _read(self, paths: Iterable[str]) -> list[_Read]:
+        """Name, read and hash new files (the cache key is the hash of content and name)."""
+        reads: list[_Read] = []
+        for path, absolute, (module, is_package, root) in self._name_modules(paths):
+            try:
+                with open(absolute, "rb") as handle:
+                    data: bytes | None = handle.read()
+            except OSError as error:
+                reason = error.strerror or str(error)
+                reads.append(
+                    _Read(path, absolute, module, is_package, root, None, f"unreadable:{reason}")
+                )
+                continue
+            assert data is not None
+            key = content_key(data, module, is_package)
+            reads.append(_Read(path, absolute, module, is_package, root, data, key))
+        return reads
+
     def _load(self, paths: Iterable[str], *, linted: bool) -> list[_File]:
+        return self._load_reads(self._read(paths), linted=linted)
+
+    def _load_reads(self, reads: Sequence[_Read], *, linted: bool) -> list[_File]:
+        """Facts for files read: from the cache, or extracted (in parallel)."""
         loaded: list[_File] = []
         jobs: list[tuple[bytes, str, bool]] = []
         waiting: list[tuple[_File, str]] = []
-        named = self._name_modules(paths)
-        for path, absolute, (module, is_package, root) in named:
-            file = _File(display_path(path), absolute, root, linted=linted)
+        for read in reads:
+            absolute, module, is_package, data, key = (
+                read.absolute, read.module, read.is_package, read.data, read.key
+            )  # fmt: skip
+            file = _File(display_path(read.path), absolute, read.root, linted=linted)
             self.files[absolute] = file
             loaded.append(file)
             if linted:
                 self.result.files += 1
             else:
                 self.result.followed += 1
-            try:
-                with open(absolute, "rb") as handle:
-                    data = handle.read()
-            except OSError as error:
-                reason = error.strerror or str(error)
+            if data is None:
+                reason = key.partition(":")[2]
                 facts = failed(module, is_package, f"cannot read: {reason}", 1, 1)
-                file.entry = Entry("", facts)
+                file.entry = Entry(key, facts)
                 continue
-            key = content_key(data, module, is_package)
             entry = self.cache.get(absolute, key)
             if entry is not None:
                 file.entry = entry

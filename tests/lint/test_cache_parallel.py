@@ -38,6 +38,40 @@ def test_warm_run_reads_every_file_from_the_cache(corpus: Path, tmp_path: Path) 
     assert warm.result.findings == cold.result.findings
 
 
+def test_an_unchanged_tree_replays_the_last_findings_without_decoding_facts(
+    corpus: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    cold = _run(corpus, cache)
+    warm = _run(corpus, cache)
+    assert warm.files == {}  # nothing was read back from the facts
+    assert warm.result.findings == cold.result.findings
+    fixes = [f for f in warm.result.findings if f.fix is not None]
+    assert fixes
+    assert warm.anchors_of(fixes[0].path, fixes) == cold.anchors_of(fixes[0].path, fixes)
+
+
+def test_a_changed_module_outside_the_linted_files_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "shop", shop)
+    monkeypatch.chdir(shop)
+    cache = tmp_path / "cache"
+
+    def lint_api() -> Linter:
+        linter = Linter(Settings(root=shop), cache_dir=cache)
+        linter.run(["shop/api.py"])
+        return linter
+
+    assert [f.line for f in lint_api().result.findings if f.code == "CC101"] == [11]
+    helpers = shop / "shop" / "helpers.py"
+    helpers.write_text(helpers.read_text().replace("time.sleep(0.1 * 2**attempt)", "pass"))
+    rerun = lint_api()
+    assert rerun.files  # not replayed: a module it had followed changed
+    assert [f.line for f in rerun.result.findings if f.code == "CC101"] == []
+
+
 def test_a_changed_file_is_analysed_again(corpus: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     _run(corpus, cache)
@@ -56,12 +90,13 @@ def test_a_changed_file_is_analysed_again(corpus: Path, tmp_path: Path) -> None:
 def test_a_corrupt_cache_is_ignored(corpus: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     expected = _run(corpus, cache).result.findings
-    [stored] = cache.glob("facts-*")
-    stored.write_bytes(b"not a cache")
+    for stored in cache.glob("*.marshal"):
+        stored.write_bytes(b"not a cache")
     again = _run(corpus, cache)
     assert again.result.cached == 0
     assert again.result.findings == expected
-    _format, entries = marshal.loads(stored.read_bytes())
+    [facts] = cache.glob("facts-*")
+    _format, entries = marshal.loads(facts.read_bytes())
     assert len(entries) == 5
 
 
