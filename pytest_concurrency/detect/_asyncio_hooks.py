@@ -14,7 +14,8 @@ A loop is watched from the first time it runs (``run_forever``, which ``run_unti
 and every runner use) until it is closed or garbage-collected.
 
 Tasks are recorded for their owner at ``create_task``. A runner that finishes (``asyncio.run``,
-``asyncio.Runner``, ``uvloop.run``, anyio's runner) cancels the tasks still pending on its loop
+``asyncio.Runner``, ``uvloop.run``, anyio's runner, the ``Runner`` backport pytest-asyncio
+uses before Python 3.11) cancels the tasks still pending on its loop
 before closing it, which would hide them from a later check; the hooks mark those tasks as
 leaked just before that happens, and likewise for a loop closed with tasks still pending.
 """
@@ -40,10 +41,11 @@ _RUNNER_SHUTDOWN = "still pending when its runner shut the event loop down (whic
 _LOOP_CLOSED = "still pending when its event loop was closed"
 
 # Modules that carry their own copy of asyncio's "cancel every remaining task" runner step.
-_CANCEL_ALL_TASKS = (
+CANCEL_ALL_TASKS = (
     ("asyncio.runners", "_cancel_all_tasks"),
     ("uvloop", "_cancel_all_tasks"),
-    ("anyio._backends._asyncio", "_cancel_all_tasks"),
+    ("anyio._backends._asyncio", "_cancel_all_tasks"),  # Python < 3.11
+    ("backports.asyncio.runner.runner", "_cancel_all_tasks"),  # pytest-asyncio, Python < 3.11
 )
 
 
@@ -321,7 +323,7 @@ class AsyncioHooks:
                     *_uvloop_factory_patches(uvloop.Loop),
                 ]
             )
-        for module_name, attribute in _CANCEL_ALL_TASKS:
+        for module_name, attribute in CANCEL_ALL_TASKS:
             key = f"{module_name}.{attribute}"
             module = sys.modules.get(module_name)
             if key in self._hooked or module is None or not hasattr(module, attribute):

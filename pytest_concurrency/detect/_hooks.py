@@ -7,7 +7,7 @@ import threading
 from types import ModuleType
 
 from pytest_concurrency.detect import _ownership
-from pytest_concurrency.detect._asyncio_hooks import AsyncioHooks
+from pytest_concurrency.detect._asyncio_hooks import CANCEL_ALL_TASKS, AsyncioHooks
 from pytest_concurrency.detect._frames import refresh_runner_paths
 from pytest_concurrency.detect._import_hooks import PostImportHooks
 from pytest_concurrency.detect._runtime import internal_error
@@ -27,9 +27,8 @@ class Hooks:
         self._trio = TrioHooks()
         self._spawn = SpawnHooks()
         self._trio_installed = False
-        self._imports = PostImportHooks(
-            {name: self._on_import for name in ("trio", "uvloop", "anyio._backends._asyncio")}
-        )
+        watched = {"trio", "uvloop", *(module for module, _ in CANCEL_ALL_TASKS)}
+        self._imports = PostImportHooks({name: self._on_import for name in watched})
 
     def acquire(self, *, leaks: bool) -> None:
         with self._lock:

@@ -3,6 +3,8 @@ another thread, a fixture's loop) and unittest-style tests."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from inner import InnerRun, run_suite
 
@@ -30,6 +32,9 @@ def test_loop_started_by_the_test_is_watched(
     session: InnerRun, test: str, loop: str, tag: str
 ) -> None:
     case = session.case(test)
+    if case.outcome == "skipped":  # asyncio.Runner is new in Python 3.11
+        assert sys.version_info < (3, 11)
+        return
     assert case.outcome == "failed", case.text
     assert f"{loop} event loop blocked for" in case.text
     assert f"{session.line(CASES, tag)}: " in case.text
