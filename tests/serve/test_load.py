@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import anyio
@@ -138,3 +139,18 @@ def test_sync_sample_handler_waits(serve, load):
     server = serve(clean_io.handle_sync, "threads")
     report = load(server, connections=4, requests=20, path="/?ms=20")
     assert report.p50_ms >= 20
+
+
+def test_a_server_that_stops_mid_load_gives_errors_not_a_hang(serve, load):
+    """Connections reset and refused: counted by kind, and the run still ends on time."""
+    server = serve(clean_io.handle_sync, "threads")
+    stopper = threading.Timer(0.4, server.stop)
+    stopper.start()
+    try:
+        report = load(server, connections=5, rate=100, duration=1.5, path="/?ms=1", timeout=2)
+    finally:
+        stopper.join()
+    assert 0 < report.requests < 150
+    assert set(report.errors) <= {"connection_closed", "connect_failed", "not_sent_in_time"}
+    assert report.error_count > 0
+    assert report.duration_s < 10
