@@ -12,16 +12,10 @@ import pytest
 
 from pytest_concurrency import _settings
 from pytest_concurrency._guard import Guard, contained
+from pytest_concurrency._markers import MARKERS
 from pytest_concurrency.serve import _plugin as serve_plugin
 
 guard_key = pytest.StashKey[Guard]()
-
-MARKERS = (
-    "allow_loop_lag(ms=None): allow this test to block its event loop; with ms=N, only for "
-    "steps shorter than N milliseconds",
-    "allow_leaks(*kinds): allow this test to leave tasks, threads or processes running; "
-    'with kinds (e.g. allow_leaks("threads")), only those',
-)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
