@@ -48,7 +48,8 @@ class Guard:
     def __init__(self, settings: Settings, rootdir: str) -> None:
         self.settings = settings
         self.root = rootdir
-        self.allow = _leaks.set_allow(settings.leak_allow)
+        self.allow = _leaks.AllowList(settings.leak_allow)
+        self._previous_allow = self.allow
         self.listener = _steps.LagListener(settings.loop_lag_ms)
         self.listener.on_event = self._on_lag
         self.phase: Phase | None = None
@@ -65,6 +66,7 @@ class Guard:
     def start(self) -> None:
         if not self.settings.lag_enabled and not self.settings.leak_kinds:
             return
+        self._previous_allow = _leaks.install_allow(self.allow)
         hooks.acquire(leaks=bool(self.settings.leak_kinds))
         if self.settings.lag_enabled:
             _steps.add_listener(self.listener)
@@ -76,6 +78,7 @@ class Guard:
         self._started = False
         _steps.remove_listener(self.listener)
         hooks.release(leaks=bool(self.settings.leak_kinds))
+        _leaks.install_allow(self._previous_allow)
 
     # --- phases --------------------------------------------------------------------------------
 

@@ -53,11 +53,11 @@ current_allow = AllowList()
 """The allow list the creation hooks consult (to leave pool workers unowned)."""
 
 
-def set_allow(patterns: Iterable[str]) -> AllowList:
-    """Replace the process-wide allow list; returns it."""
+def install_allow(allow: AllowList) -> AllowList:
+    """Make ``allow`` the process-wide allow list; returns the one it replaces."""
     global current_allow
-    current_allow = AllowList(patterns)
-    return current_allow
+    previous, current_allow = current_allow, allow
+    return previous
 
 
 def still_running(record: Record) -> bool:
