@@ -21,6 +21,7 @@ from pytest_concurrency.serve._http import Request, Response, encode_response, r
 __all__ = ["PARSERS", "BadRequest", "RequestParser", "make_parser_factory"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_CLOSED = httptools.HttpRequestParser(None)  # what a closed connection's parser points at
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 
 
@@ -44,6 +45,8 @@ class RequestParser(Protocol):
     def encode(self, request: Request, response: Response) -> tuple[bytes, bool]: ...
 
     def resume(self) -> list[Request]: ...
+
+    def close(self) -> None: ...
 
 
 class _HeadTooLarge(Exception):
@@ -158,6 +161,10 @@ class HttptoolsParser:
     def resume(self) -> list[Request]:
         return []
 
+    def close(self) -> None:
+        """Drop the C parser: it holds our callbacks, a cycle the collector would have to break."""
+        self._parser = _CLOSED
+
 
 class H11Parser:
     """h11: a pure-Python HTTP/1.1 state machine that also writes the responses."""
@@ -259,6 +266,9 @@ class H11Parser:
         if self._conn.our_state is h11.IDLE:
             return self._drain()
         return []
+
+    def close(self) -> None:
+        pass
 
 
 def _h11_keep_alive(start: h11.Request) -> bool:

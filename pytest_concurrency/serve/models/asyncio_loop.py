@@ -90,6 +90,7 @@ class _HttpProtocol(asyncio.Protocol):
         engine = self._engine
         engine._protocols.discard(self)
         engine._connections_open -= 1
+        self._parser.close()
         if self._task is not None:
             # The client is gone: nobody will read the answer of an in-flight handler.
             self._task.cancel()

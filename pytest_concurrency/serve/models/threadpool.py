@@ -225,6 +225,7 @@ class ThreadpoolEngine(Engine):
             return
         connection.closed = True
         connection.sock.close()
+        connection.parser.close()
         with self._lock:
             self._connections.discard(connection)
             self._connections_open -= 1

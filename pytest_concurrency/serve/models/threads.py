@@ -154,6 +154,7 @@ class ThreadsEngine(Engine):
         except OSError:  # reset by the client, or shut down by stop()
             return
         finally:
+            parser.close()
             with lock:
                 self._connections.pop(conn, None)
                 self._connections_open -= 1

@@ -132,6 +132,7 @@ class TrioEngine(Engine):
         finally:
             self._connections_open -= 1
             self._sockets.discard(sock)
+            parser.close()
             sock.close()
 
     async def _tick(self) -> None:
