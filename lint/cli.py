@@ -184,6 +184,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``concurrency-lint | head``): not an error of ours.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except Exception as error:  # a bug of ours: one line, and how to get the details
+        if os.environ.get("CONCURRENCY_LINT_DEBUG"):
+            raise
+        print(
+            f"{PROG}: internal error: {type(error).__name__}: {error} (please report it; "
+            "set CONCURRENCY_LINT_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def _run(arguments: argparse.Namespace) -> int:

@@ -227,6 +227,8 @@ class Linter:
         return True
 
     def _remember(self, signature: str) -> None:
+        if self.cache.directory is None:
+            return
         files = self.files.values()
         if any(f.entry is None or f.entry.key.startswith("unreadable") for f in files):
             return
@@ -241,7 +243,7 @@ class Linter:
             (
                 f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message,
                 None if f.fix is None else (f.fix.kind, f.fix.safety, f.fix.framework),
-                self._anchors[f],
+                self._anchors.get(f, -1),  # CC000 findings have no anchor
             )
             for f in self.result.findings
         )  # fmt: skip
@@ -299,7 +301,12 @@ class Linter:
             jobs.append((data, module, is_package))
             waiting.append((file, key))
         results = parallel_map(
-            analyse_job, jobs, self.jobs, lambda job: len(job[0]), self.parallel_threshold
+            analyse_job,
+            jobs,
+            self.jobs,
+            lambda job: len(job[0]),
+            self.parallel_threshold,
+            prepare=_import_parser,
         )
         for (file, key), facts in zip(waiting, results, strict=True):
             file.entry = Entry(key, facts)
@@ -628,6 +635,11 @@ class Linter:
                 if entry.key:
                     self.cache.put(file.absolute, entry)
         return entry.noqa
+
+
+def _import_parser() -> None:
+    """Import libcst and the extractor (so that forked workers share one import)."""
+    import concurrency_lint.extract  # noqa: F401
 
 
 def lint_paths(

@@ -20,11 +20,13 @@ def parallel_map(
     jobs: int,
     weight: Callable[[T], int],
     threshold: int = PARALLEL_THRESHOLD_BYTES,
+    prepare: Callable[[], object] | None = None,
 ) -> list[R]:
     """``[function(item) for item in items]``, in worker processes when it pays off.
 
     Big items go first so the workers finish together. If a worker dies, what it had
-    not finished is done in this process.
+    not finished is done in this process. ``prepare`` runs here before the workers start
+    (to import what they need once, rather than once per worker).
     """
     total = sum(weight(item) for item in items)
     if jobs <= 1 or len(items) < 2 or total < threshold:
@@ -33,8 +35,11 @@ def parallel_map(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    # Forking is cheap (libcst is already imported) but unsafe with other threads running.
+    # Forking is cheap (the workers inherit what ``prepare`` imported) but unsafe with
+    # other threads running.
     method = "fork" if sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    if prepare is not None and method == "fork":
+        prepare()
     order = sorted(range(len(items)), key=lambda i: -weight(items[i]))
     results: dict[int, R] = {}
     try:
@@ -49,6 +54,3 @@ def parallel_map(
             if i not in results:
                 results[i] = function(items[i])
     return [results[i] for i in range(len(items))]
-
-
-# -- the run ----------------------------------------------------------------------------------

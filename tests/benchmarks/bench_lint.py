@@ -63,7 +63,7 @@ def measure(command: list[str], cwd: Path) -> Run:
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if completed.returncode not in (0, 1):
+    if completed.returncode not in (0, 1) or "Traceback" in completed.stderr:
         sys.exit(f"{command[0]} failed ({completed.returncode}): {completed.stderr[-2000:]}")
     return Run(cpu, wall, completed.returncode, completed.stdout)
 

@@ -114,3 +114,16 @@ def test_parallel_workers_give_the_same_findings(corpus: Path) -> None:
     parallel = _run(corpus, None, jobs=2, threshold=0)
     assert parallel.result.findings == serial.result.findings
     assert len(serial.result.findings) > 20
+
+
+def test_an_unparsable_file_survives_the_replay(tmp_path: Path) -> None:
+    root = tmp_path / "code"
+    root.mkdir()
+    (root / "broken.py").write_text("def broken(:\n")
+    (root / "fine.py").write_text("import time\nasync def f():\n    time.sleep(1)\n")
+    cache = tmp_path / "cache"
+    cold = _run(root, cache)
+    warm = _run(root, cache)
+    assert warm.files == {}
+    assert [f.code for f in warm.result.findings] == [f.code for f in cold.result.findings]
+    assert [f.code for f in warm.result.findings] == ["CC000", "CC101"]

@@ -297,3 +297,18 @@ def test_default_excludes_can_be_extended_or_replaced(
         ".venv/copy.py",
         "vendor/copy.py",
     }
+
+
+def test_an_internal_error_is_one_line_not_a_traceback(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("something we did not foresee")
+
+    monkeypatch.setattr("concurrency_lint.engine.Linter.run", broken)
+    status, out, err = run(capsys, "app.py")
+    assert (status, out) == (2, "")
+    assert err == (
+        "concurrency-lint: internal error: RuntimeError: something we did not foresee "
+        "(please report it; set CONCURRENCY_LINT_DEBUG=1 for the traceback)\n"
+    )
