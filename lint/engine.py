@@ -37,6 +37,7 @@ from concurrency_lint.rules import RULES
 from concurrency_lint.rules.base import Fix, RawFinding, RuleContext
 
 PARSE_ERROR = "CC000"
+_MAX_NAME_DEPTH = 16
 _FRAMEWORK_PREFERENCE = ("anyio", "trio", "asyncio")
 
 
@@ -379,6 +380,8 @@ class Linter:
                     continue
                 seen.add(item)
                 deep, target = item
+                if target.count(".") > _MAX_NAME_DEPTH:
+                    continue  # not a name any module defines
                 located = index.function(target) or index.constructor(target)
                 if located is not None:
                     if deep and not located.function.is_async:

@@ -75,6 +75,7 @@ class ProjectIndex:
         self.extra_blocking: Mapping[str, Blocking] = extra_blocking or {}
         self.extra_coroutines = frozenset(extra_coroutines)
         self._resolved: dict[str, str] = {}
+        self._resolving: set[str] = set()
         self._chains: dict[str, BlockingChain | None] = {}
         self._pure: dict[str, bool] = {}
         for path, facts in files:
@@ -105,12 +106,18 @@ class ProjectIndex:
         cached = self._resolved.get(target)
         if cached is not None:
             return cached
-        result = target
-        for _ in range(_MAX_ALIAS_HOPS):
-            step = self._resolve_once(result)
-            if step is None or step == result:
-                break
-            result = step
+        if target in self._resolving:
+            return target  # modules re-exporting each other's names: stop the loop here
+        self._resolving.add(target)
+        try:
+            result = target
+            for _ in range(_MAX_ALIAS_HOPS):
+                step = self._resolve_once(result)
+                if step is None or step == result:
+                    break
+                result = step
+        finally:
+            self._resolving.discard(target)
         self._resolved[target] = result
         return result
 
@@ -135,7 +142,9 @@ class ProjectIndex:
             return None
         # ``pkg.mod.Class.method`` where ``pkg.mod.Class`` is itself a re-export.
         resolved_owner = self.resolve(owner)
-        if resolved_owner != owner:
+        if resolved_owner != owner and not resolved_owner.startswith(owner + "."):
+            # (A package re-exporting ``main`` from its submodule ``main`` must not turn
+            # ``pkg.main.x`` into ``pkg.main.main.x``, and so on forever.)
             return f"{resolved_owner}.{member}"
         return None
 

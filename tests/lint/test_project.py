@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +84,23 @@ def test_same_named_scripts_in_different_directories_do_not_mix(
             f"{helper}\n\nasync def test_it():\n    helper()\n"
         )
     assert _found(tmp_path, ".") == [("one/conftest.py", 4, "CC201")]
+
+
+def test_a_package_re_exporting_a_submodule_name_does_not_loop(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .main import main\n")
+    (package / "main.py").write_text("class TestProgram:\n    pass\n\nmain = TestProgram\n")
+    (tmp_path / "app.py").write_text(
+        "import pkg.main\n\nasync def run():\n    pkg.main.main()\n    pkg.main.main.main.x()\n"
+    )
+    # In a subprocess with a timeout: a regression here is an endless loop, not a failure.
+    completed = subprocess.run(
+        [sys.executable, "-m", "concurrency_lint", "--no-cache", "app.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (completed.returncode, completed.stdout) == (0, ""), completed.stderr
