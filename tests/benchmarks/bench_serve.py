@@ -218,7 +218,10 @@ def bench_10k(opts: Options) -> dict[str, Any]:
             minimal.append(measure(lambda model=model: minimal_server(model), **load))
             log(
                 f"   {model} rep {rep + 1}: p50 {fmt(ours[-1].p50_ms)} p99 {fmt(ours[-1].p99_ms)} "
-                f"ms, {ours[-1].achieved_rps:.0f} req/s, "
+                f"ms, {ours[-1].achieved_rps:.0f} req/s, server {ours[-1].server_cores:.2f} "
+                f"cores, loop lag max {fmt(ours[-1].loop_lag_max_ms, 0)} ms, generator "
+                f"{ours[-1].generator_cpu_seconds / ours[-1].duration_s:.2f} cores, send lag max "
+                f"{fmt(ours[-1].send_lag_max_ms, 0)} ms, load {os.getloadavg()[0]:.2f}, "
                 f"{fmt((ours[-1].memory_per_connection_bytes or 0) / 1024)} KB/conn; minimal "
                 f"p99 {fmt(minimal[-1].p99_ms)} ms, "
                 f"{fmt((minimal[-1].memory_per_connection_bytes or 0) / 1024)} KB/conn"
@@ -239,6 +242,9 @@ def bench_10k(opts: Options) -> dict[str, Any]:
                 [(r.memory_per_connection_bytes or 0) / 1024 for r in minimal]
             ),
             "loop_lag_max_ms": median([r.loop_lag_max_ms for r in ours]),
+            "server_cores": median([r.server_cores for r in ours]),
+            "generator_cores": median([r.generator_cpu_seconds / r.duration_s for r in ours]),
+            "send_lag_max_ms": median([r.send_lag_max_ms for r in ours]),
         }
     targets = {"uvloop": 20.0, "asyncio": 30.0}
     print(
