@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench bench-detect bench-serve bench-lint lint clean
+.PHONY: demo test bench bench-detect bench-real-suites bench-serve bench-lint lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,10 +20,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: bench-detect bench-serve bench-lint
+bench: bench-detect bench-real-suites bench-serve bench-lint
 
 bench-detect: $(STAMP)
 	$(PY) tests/benchmarks/bench_detect.py
+
+# Runs anyio's and httpx's own test suites offline under the plugin (needs `unshare`).
+bench-real-suites: $(STAMP)
+	$(PY) tests/benchmarks/real_suites.py
 
 bench-serve: $(STAMP)
 	$(PY) tests/benchmarks/bench_serve.py
