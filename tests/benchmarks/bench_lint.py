@@ -201,6 +201,7 @@ def whole_trees(trees: dict[str, Path], repeat: int) -> None:
                 f"| {name} | {files} | {lines} | {tool} | {run.cpu:.2f} | {lines / run.cpu:,.0f} "
                 f"| {run.wall:.2f} | {run.cpu / flake.cpu:.3f} | {found} |"
             )
+        machine_parallelism()
         print(
             f"\n{name}: cold run costs 1/{flake.cpu / cold.cpu:.1f} of flake8-async's CPU; "
             f"warm rerun is {cold.cpu / warm.cpu:.1f}x cheaper than cold; two cores cut the "
@@ -246,6 +247,32 @@ def single_file(trees: dict[str, Path], repeat: int) -> None:
     for tool, run in runs:
         print(f"| {tool} | {run.cpu:.2f} | {run.wall:.2f} |")
     print()
+
+
+def _spin(iterations: int) -> int:
+    total = 0
+    for number in range(iterations):
+        total += number
+    return total
+
+
+def machine_parallelism() -> None:
+    """How much faster two processes are than one on this machine, right now: the most
+    any tool's ``--jobs 2`` can gain here."""
+    import multiprocessing
+
+    work = 15_000_000
+    start = time.perf_counter()
+    _spin(work)
+    one = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, [work, work])
+        two = time.perf_counter() - start
+    print(
+        f"Baseline: two processes of a pure-Python loop get through twice the work "
+        f"{2 * one / two:.2f}x faster than one process (2.00 on two free cores).\n"
+    )
 
 
 def libcst_parse_rate(trees: dict[str, Path]) -> None:
@@ -336,6 +363,7 @@ def main() -> int:
         f"# concurrency-lint benchmark ({os.cpu_count()} cores, Python {sys.version.split()[0]})\n"
     )
     trees = fetch_sources()
+    machine_parallelism()
     libcst_parse_rate(trees)
     whole_trees(trees, arguments.repeat)
     single_file(trees, arguments.repeat)
