@@ -13,6 +13,7 @@ reported once on stderr and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import marshal
 import os
@@ -31,7 +32,7 @@ from concurrency_lint.facts import (
 )
 
 #: Bump when the facts, the extractor or the catalogue change what a cached entry means.
-FORMAT = 4
+FORMAT = 5
 
 Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 
@@ -55,11 +56,25 @@ def content_key(data: bytes, module: str, is_package: bool) -> str:
     return f"{module}:{int(is_package)}:{digest}"
 
 
+#: The modules whose code decides what a file's facts are.
+_FACT_SOURCES = ("analyse.py", "catalogue.py", "extract.py", "facts.py", "walk.py")
+
+
+@functools.cache
 def _version_tag() -> str:
+    """Version, format, Python, and a hash of the code that computes facts (so that an
+    edited checkout never reads facts its old code computed)."""
     from concurrency_lint.version import version
 
+    digest = hashlib.blake2b(digest_size=6)
+    here = Path(__file__).parent
+    for name in _FACT_SOURCES:
+        try:
+            digest.update((here / name).read_bytes())
+        except OSError:
+            digest.update(name.encode())
     python = f"{sys.version_info[0]}{sys.version_info[1]}"
-    return f"v{version()}-f{FORMAT}-py{python}"
+    return f"v{version()}-f{FORMAT}-py{python}-{digest.hexdigest()}"
 
 
 #: How many recent runs (different sets of files, or settings) to remember.

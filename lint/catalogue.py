@@ -676,6 +676,8 @@ _add(
 #: Other spellings of the types and functions above, mapped onto the listed one.
 TYPE_ALIASES: dict[str, str] = {
     "io.open": "builtins.open",
+    # Files on disk. The abstract types (``typing.IO``, ``io.TextIOBase``) are left out on
+    # purpose: a ``StringIO`` is one too.
     **dict.fromkeys(
         [
             "io.TextIOWrapper",
@@ -683,12 +685,6 @@ TYPE_ALIASES: dict[str, str] = {
             "io.BufferedWriter",
             "io.BufferedRandom",
             "io.FileIO",
-            "io.TextIOBase",
-            "io.BufferedIOBase",
-            "io.RawIOBase",
-            "typing.IO",
-            "typing.TextIO",
-            "typing.BinaryIO",
         ],
         "io.IOBase",
     ),

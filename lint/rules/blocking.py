@@ -195,9 +195,9 @@ class BlockingFileIO(BlockingCallRule):
     that touch the disk (``os.path.exists``, ``os.stat``, ``os.listdir``; not the pure
     string functions like ``os.path.join``) and ``shutil`` wait for the disk with the event
     loop's thread; on a network file system or a busy disk that takes milliseconds to
-    seconds. Reads and writes on a file object opened elsewhere (an attribute, a parameter
-    typed ``typing.TextIO``) are reported too; a file opened in the same function is
-    reported once, where it is opened. Generators (``os.walk``, ``Path.glob``,
+    seconds. Reads and writes on a file opened elsewhere (in ``__init__``, at module level)
+    are reported too; a file opened in the same function is reported once, where it is
+    opened. Generators (``os.walk``, ``Path.glob``,
     ``Path.iterdir``) are reported where async code iterates them, not where one is made
     to be iterated in a worker thread. Use ``trio.Path`` / ``trio.open_file``,
     ``anyio.Path`` / ``anyio.open_file``, or, with asyncio, ``asyncio.to_thread`` around the
@@ -244,15 +244,18 @@ async def load(path: Path):
     return path.read_bytes()  # error: CC103
 """,
         """
-import typing
+import io
+
+TRACE = open("trace.log", "a")
 
 class AuditLog:
     def __init__(self, path):
         self.handle = open(path, "a")
 
-    async def record(self, line: str, mirror: typing.TextIO):
+    async def record(self, line: str, memory: io.StringIO):
         self.handle.write(line)  # error: CC103
-        mirror.flush()  # error: CC103
+        TRACE.flush()  # error: CC103
+        memory.write(line)  # in memory: not file I/O
 """,
     )
 
