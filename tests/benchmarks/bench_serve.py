@@ -41,7 +41,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from pytest_concurrency.serve import MODELS, LoadReport, run_load, start_server  # noqa: E402
+from pytest_concurrency.serve import (  # noqa: E402
+    MODELS,
+    LoadReport,
+    ServerHandle,
+    run_load,
+    start_server,
+)
 from pytest_concurrency.serve._procmetrics import raise_fd_limit  # noqa: E402
 
 SERVER_CPU = [0]
@@ -87,14 +93,18 @@ def minimal_server(model: str) -> Iterator[tuple[str, list[int]]]:
 
 
 @contextmanager
-def real_server(model: str, **options: Any) -> Iterator[tuple[str, list[int]]]:
+def real_server(model: str, **options: Any) -> Iterator[ServerHandle]:
     handler = options.pop("handler", HANDLERS[model])
     with start_server(handler, model, isolated=True, cpu_affinity=SERVER_CPU, **options) as server:
-        yield server.url, server.pids
+        yield server
 
 
 def measure(server: Callable[[], Any], **load: Any) -> LoadReport:
-    with server() as (url, pids):
+    """Load a real server (a handle: loop lag is measured too) or a minimal one (a URL)."""
+    with server() as target:
+        if isinstance(target, ServerHandle):
+            return run_load(target, cpu_affinity=LOAD_CPU, **load)
+        url, pids = target
         return run_load(url, server_pids=pids, cpu_affinity=LOAD_CPU, **load)
 
 
