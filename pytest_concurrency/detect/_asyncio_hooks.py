@@ -85,8 +85,13 @@ _loop_refs: dict[int, weakref.ReferenceType[Any]] = {}
 
 
 def abandon_pending(loop: Any, why: str) -> None:
-    """Mark tracked tasks still pending on ``loop`` as leaked, before a runner cancels them."""
-    if not _ownership.tracking:
+    """Mark tracked tasks still pending on ``loop`` as leaked, before a runner cancels them.
+
+    Not while an exception propagates out of the runner: when the main coroutine failed, or a
+    ``KeyboardInterrupt`` stopped the loop, the tasks still pending were interrupted, not left
+    behind (a test expecting that exception would otherwise be blamed for every task it had).
+    """
+    if not _ownership.tracking or sys.exc_info()[0] is not None:
         return
     try:
         pending = {task for task in asyncio.all_tasks(loop) if not task.done()}

@@ -25,6 +25,9 @@ DEFAULT_ALLOW = (
     "asyncio_*",  # asyncio's default executor (loop.run_in_executor(None, ...), to_thread)
     "AnyIO worker thread",
     "anyio._backends.*.WorkerThread",
+    # Started by anyio's to_process on first use; waits for the runner to cancel it at
+    # shutdown, which is its cue to stop the worker processes.
+    "AnyIO process pool shutdown task",
     "Trio thread *",
     "trio._core._thread_cache.*",
 )

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,6 +65,7 @@ PROJECTS = {
 class Run:
     outcomes: dict[str, str]
     wall_s: float
+    cpu_s: float  # user + system time of the test run and everything it started
     output: str
 
 
@@ -111,6 +113,7 @@ def run_suite(source: Path, python: Path, *args: str) -> Run:
             *(f"'{a}'" for a in args),
         ]
     )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     completed = subprocess.run(
         ["unshare", "-n", "bash", "-c", inner],
@@ -121,7 +124,9 @@ def run_suite(source: Path, python: Path, *args: str) -> Run:
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     wall = time.perf_counter() - start
-    return Run(read_outcomes(report), wall, completed.stdout + completed.stderr)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(read_outcomes(report), wall, cpu, completed.stdout + completed.stderr)
 
 
 def read_outcomes(report: Path) -> dict[str, str]:
@@ -195,8 +200,9 @@ def main() -> None:
             off_runs.append(run_suite(source, python, "-p", "no:concurrency"))
             on_runs.append(run_suite(source, python))
             print(
-                f"{name} round {round_number}: off {off_runs[-1].wall_s:.1f} s, "
-                f"on {on_runs[-1].wall_s:.1f} s",
+                f"{name} round {round_number}: off {off_runs[-1].wall_s:.1f} s "
+                f"({off_runs[-1].cpu_s:.1f} s CPU), on {on_runs[-1].wall_s:.1f} s "
+                f"({on_runs[-1].cpu_s:.1f} s CPU)",
                 flush=True,
             )
         warn = run_suite(
@@ -221,10 +227,13 @@ def main() -> None:
         distribution = lag_distribution(warn)
         off_wall = statistics.median(r.wall_s for r in off_runs)
         on_wall = statistics.median(r.wall_s for r in on_runs)
+        off_cpu = statistics.median(r.cpu_s for r in off_runs)
+        on_cpu = statistics.median(r.cpu_s for r in on_runs)
         print(f"\n## {name} {PROJECTS[name]['version']}")
         print(
-            f"tests run: {len(on.outcomes)}; wall off {off_wall:.1f} s, on {on_wall:.1f} s "
-            f"({on_wall / off_wall:.2f}x)"
+            f"tests run: {len(on.outcomes)}; median wall off {off_wall:.1f} s, on "
+            f"{on_wall:.1f} s ({on_wall / off_wall:.2f}x); CPU off {off_cpu:.1f} s, on "
+            f"{on_cpu:.1f} s ({on_cpu / off_cpu:.2f}x)"
         )
         print(f"tests whose outcome changed with the plugin on: {len(changed)}")
         for test, (before, after) in sorted(changed.items()):
@@ -242,6 +251,8 @@ def main() -> None:
             "tests": len(on.outcomes),
             "wall_off_s": [r.wall_s for r in off_runs],
             "wall_on_s": [r.wall_s for r in on_runs],
+            "cpu_off_s": [r.cpu_s for r in off_runs],
+            "cpu_on_s": [r.cpu_s for r in on_runs],
             "changed": changed,
             "alarms": alarms(on),
             "steps_10ms_or_more": distribution,

@@ -57,6 +57,7 @@ def test_anyio_report_names_the_test_not_the_runner_task(
         "test_task_group_passes",
         # anyio's runner task, created under hypothesis's @given wrapper, is not the test's
         "test_property_based_passes",
+        "test_to_process_passes",
     ],
 )
 def test_anyio_clean_test_passes(anyio_session: InnerRun, backend: str, test: str) -> None:
