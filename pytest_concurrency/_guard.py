@@ -80,6 +80,26 @@ class Guard:
         hooks.release(leaks=bool(self.settings.leak_kinds))
         _leaks.install_allow(self._previous_allow)
 
+    # --- what other parts of the plugin ask ------------------------------------------------
+
+    def loop_lag_threshold_ms(self) -> float | None:
+        """The loop-lag threshold in force for the test being run (None: not watched).
+
+        Servers started in a subprocess watch their own loop with it.
+        """
+        if not self._started or not self.settings.lag_enabled:
+            return None
+        threshold = (
+            self._marker_settings[0]
+            if self._marker_settings is not None
+            else self.settings.loop_lag_ms
+        )
+        return None if math.isinf(threshold) else threshold
+
+    @property
+    def warn_mode(self) -> bool:
+        return self.settings.mode == "warn"
+
     # --- phases --------------------------------------------------------------------------------
 
     @contextmanager

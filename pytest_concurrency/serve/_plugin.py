@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,6 +23,9 @@ from pytest_concurrency.serve._load import run_load
 from pytest_concurrency.serve._server import ServerHandle, start_server
 from pytest_concurrency.serve.models import MODELS, models_running
 from pytest_concurrency.serve.models._base import ServerStopError
+
+if TYPE_CHECKING:
+    from pytest_concurrency._guard import Guard
 
 __all__ = [
     "concurrency_model",
@@ -143,30 +146,22 @@ def server_options() -> dict[str, Any]:
     return {}
 
 
-def _loop_watch_threshold(request: pytest.FixtureRequest) -> float | None:
-    """The plugin's loop-lag threshold for this test, for servers in a subprocess."""
-    try:
-        from pytest_concurrency._settings import load as load_settings
+def _guard(request: pytest.FixtureRequest) -> Guard | None:
+    """The runtime detectors' session state (None when that part of the plugin is off)."""
+    from pytest_concurrency.plugin import guard_key
 
-        settings = load_settings(request.config)
-    except Exception:  # the detectors are switched off or misconfigured: not our call
-        return None
-    if not settings.lag_enabled:
-        return None
-    marker = request.node.get_closest_marker("allow_loop_lag")
-    if marker is not None:
-        allowed = marker.kwargs.get("ms", marker.args[0] if marker.args else None)
-        return None if allowed is None else float(allowed)
-    return settings.loop_lag_ms
+    return request.config.stash.get(guard_key, None)
+
+
+def _loop_watch_threshold(request: pytest.FixtureRequest) -> float | None:
+    """The loop-lag threshold for this test, for servers in a subprocess."""
+    guard = _guard(request)
+    return guard.loop_lag_threshold_ms() if guard is not None else None
 
 
 def _warn_mode(request: pytest.FixtureRequest) -> bool:
-    try:
-        from pytest_concurrency._settings import load as load_settings
-
-        return load_settings(request.config).mode == "warn"
-    except Exception:
-        return False
+    guard = _guard(request)
+    return guard is not None and guard.warn_mode
 
 
 @pytest.fixture
