@@ -35,6 +35,7 @@ from pytest_concurrency.detect import _leaks, _ownership, _steps
 from pytest_concurrency.detect._frames import add_step_boundary
 from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
+from pytest_concurrency.detect._spawn_hooks import uvloop_subprocess_patches
 from pytest_concurrency.detect._steps import StepMonitor, describe_callback
 
 _RUNNER_SHUTDOWN = "still pending when its runner shut the event loop down (which cancelled it)"
@@ -326,6 +327,7 @@ class AsyncioHooks:
                     *_loop_patches(uvloop.Loop),
                     *_uvloop_patches(uvloop.Loop),
                     *_uvloop_factory_patches(uvloop.Loop),
+                    *uvloop_subprocess_patches(uvloop.Loop),
                 ]
             )
         for module_name, attribute in CANCEL_ALL_TASKS:

@@ -23,6 +23,8 @@ DEFAULT_GRACE_MS = 100.0
 # Reused worker pools that outlive any single test by design.
 DEFAULT_ALLOW = (
     "asyncio_*",  # asyncio's default executor (loop.run_in_executor(None, ...), to_thread)
+    # Waits for one asyncio subprocess and ends with it: the process is what gets reported.
+    "asyncio-waitpid-*",
     "AnyIO worker thread",
     "anyio._backends.*.WorkerThread",
     # Started by anyio's to_process on first use; waits for the runner to cancel it at

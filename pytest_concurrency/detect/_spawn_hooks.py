@@ -3,7 +3,9 @@
 ``threading.Thread.start`` covers every Python thread (executors and timers included);
 ``subprocess.Popen`` covers ``subprocess.run`` and asyncio's subprocesses; and
 ``multiprocessing``'s ``BaseProcess.start`` covers ``Process``, ``Pool`` and
-``ProcessPoolExecutor`` workers, whatever the start method.
+``ProcessPoolExecutor`` workers, whatever the start method. uvloop spawns its subprocesses
+through libuv, never through ``Popen``: its ``subprocess_exec`` and ``subprocess_shell`` are
+wrapped to record the child they return (see :func:`uvloop_subprocess_patches`).
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import multiprocessing.process
 import subprocess
 import threading
+from collections.abc import Sequence
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_concurrency.detect import _leaks, _ownership
 from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
@@ -20,6 +23,9 @@ from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
 from pytest_concurrency.detect._thread_clock import clock
 from pytest_concurrency.detect._watchdog import INTERNAL_ATTRIBUTE
+
+if TYPE_CHECKING:
+    import psutil
 
 
 def _thread_start_patch() -> Patch:
@@ -79,6 +85,71 @@ def _process_start_patch() -> Patch:
                 internal_error("leak", exc)
 
     return Patch(multiprocessing.process.BaseProcess, "start", start)
+
+
+class LoopSubprocess:
+    """A child process an event loop spawned itself, seen through its transport.
+
+    It answers like ``subprocess.Popen`` does for the leak check (``pid``, ``args``,
+    ``poll()``). The loop reaps its children only while it runs, so once the loop has stopped
+    the transport may never learn the exit status: ``poll()`` then asks the system whether
+    that process (same pid, same start time) is still alive.
+    """
+
+    def __init__(self, transport: Any, args: str | bytes | Sequence[Any]) -> None:
+        self.pid: int = transport.get_pid()
+        self.args = args
+        self._transport = transport
+        import psutil  # only needed once a loop spawns a child
+
+        self._error = psutil.Error
+        self._zombie = psutil.STATUS_ZOMBIE
+        try:
+            self._process: psutil.Process | None = psutil.Process(self.pid)
+        except psutil.Error:  # already gone
+            self._process = None
+
+    def poll(self) -> int | None:
+        """The exit status, a negative number when it is gone but unknown, None while running."""
+        returncode: int | None = self._transport.get_returncode()
+        if returncode is not None:
+            return returncode
+        if self._process is None:
+            return -1
+        try:
+            running = self._process.is_running()  # False too if the pid was reused
+            if running and self._process.status() != self._zombie:
+                return None
+        except self._error:
+            pass
+        return -1
+
+
+def uvloop_subprocess_patches(loop_class: type) -> list[Patch]:
+    """Record the children that uvloop's ``subprocess_exec`` and ``subprocess_shell`` spawn."""
+    patches = []
+    for name in ("subprocess_exec", "subprocess_shell"):
+        original = getattr(loop_class, name, None)
+        if original is None:
+            continue
+
+        async def spawn(
+            self: Any, protocol_factory: Any, *args: Any, _original: Any = original, **kwargs: Any
+        ) -> Any:
+            transport, protocol = await _original(self, protocol_factory, *args, **kwargs)
+            if _ownership.tracking:
+                try:
+                    command = args[0] if len(args) == 1 and isinstance(args[0], str) else args
+                    child = LoopSubprocess(transport, command)
+                    _ownership.track("process", _ownership.strong(child), skip=1)
+                except Exception as exc:
+                    internal_error("leak", exc)
+            return transport, protocol
+
+        spawn.__name__ = spawn.__qualname__ = name
+        spawn.__doc__ = original.__doc__
+        patches.append(Patch(loop_class, name, spawn))
+    return patches
 
 
 class SpawnHooks:

@@ -1,6 +1,7 @@
 """Linter benchmark: concurrency-lint side by side with flake8-async and ruff.
 
-    python tests/benchmarks/bench_lint.py [--skip-robustness] [--repeat N]
+    python tests/benchmarks/bench_lint.py [--skip-robustness | --robustness-only]
+                                          [--site-packages PATH]... [--repeat N]
 
 1. Fetches the sources of trio and aiohttp (pinned sdists, with ``pip download`` into a
    cache directory, unpacked once) and lints each tree with ``flake8 --select ASYNC``
@@ -8,7 +9,8 @@
    cache), warm (unchanged tree, cache filled) and cold on one core.
 2. Lints one 3,000-line file as pre-commit passes it (one file name, from the project
    root, cache empty), start-up included, and again warm.
-3. Lints every ``.py`` file of this environment's site-packages, without excludes, and
+3. Lints every ``.py`` file of this environment's site-packages (or of each
+   ``--site-packages`` directory given, for a bigger environment), without excludes, and
    reports files per second and every file that could not be parsed, with the reason.
 
 CPU seconds are the user + system time of the command and all its worker processes
@@ -318,12 +320,12 @@ def fix_round_trip(trees: dict[str, Path]) -> None:
             shutil.rmtree(copy.parent)
 
 
-def robustness() -> None:
+def robustness(site_packages: list[Path]) -> None:
     """Every file of site-packages, then the standard library (its test suite has bad files)."""
-    corpora = [
-        ("this environment's site-packages", Path(sysconfig.get_paths()["purelib"]), ""),
-        ("the standard library", Path(sysconfig.get_paths()["stdlib"]), "site-packages"),
+    corpora = [("site-packages", root, "") for root in site_packages] or [
+        ("this environment's site-packages", Path(sysconfig.get_paths()["purelib"]), "")
     ]
+    corpora.append(("the standard library", Path(sysconfig.get_paths()["stdlib"]), "site-packages"))
     for title, root, exclude in corpora:
         counts = [python_lines(entry) for entry in _top_level(root, exclude)]
         files = sum(count for count, _ in counts)
@@ -358,10 +360,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
     parser.add_argument("--skip-robustness", action="store_true")
+    parser.add_argument("--robustness-only", action="store_true")
+    parser.add_argument(
+        "--site-packages",
+        type=Path,
+        action="append",
+        default=[],
+        help="lint this site-packages directory in the robustness pass (repeatable)",
+    )
     arguments = parser.parse_args()
     print(
         f"# concurrency-lint benchmark ({os.cpu_count()} cores, Python {sys.version.split()[0]})\n"
     )
+    if arguments.robustness_only:
+        robustness(arguments.site_packages)
+        return 0
     trees = fetch_sources()
     machine_parallelism()
     libcst_parse_rate(trees)
@@ -369,7 +382,7 @@ def main() -> int:
     single_file(trees, arguments.repeat)
     fix_round_trip(trees)
     if not arguments.skip_robustness:
-        robustness()
+        robustness(arguments.site_packages)
     return 0
 
 

@@ -8,6 +8,7 @@ from inner import InnerRun, run_suite
 
 CASES = "leaks/test_leak_cases.py"
 CONFTEST = "leaks/conftest.py"
+LOOP_CASES = "leaks/test_loop_subprocesses.py"
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,42 @@ def test_leak_fails_the_test_naming_what_and_where(
 
 def test_leaked_multiprocessing_process_is_named_by_its_target(session: InnerRun) -> None:
     assert "running sleep()" in session.case("test_leaked_multiprocessing_process").text
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize(
+    ("test", "tag", "what"),
+    [
+        ("test_loop_subprocess_left_running", "leaks: loop exec", "while os.getppid() == parent"),
+        ("test_loop_shell_left_running", "leaks: loop shell", "running 'exec sleep 30'"),
+    ],
+)
+def test_subprocess_of_an_event_loop_is_a_leak_named_by_its_command(
+    session: InnerRun, loop: str, test: str, tag: str, what: str
+) -> None:
+    """uvloop spawns through libuv, not Popen; its children are caught all the same, and
+    asyncio's child-watcher thread, which ends with its process, is not reported besides."""
+    case = session.case(f"{test}[{loop}]")
+    assert case.outcome == "error", case.text
+    assert "left 1 process running" in case.text
+    assert what in case.text
+    assert f"started at {session.line(LOOP_CASES, tag)}: " in case.text
+    assert "thread" not in case.text.split("Fix:")[0]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize(
+    "test",
+    [
+        "test_loop_subprocess_waited_passes",
+        "test_loop_subprocess_ending_after_the_loop_closed_passes",
+    ],
+)
+def test_finished_subprocess_of_an_event_loop_passes(
+    session: InnerRun, loop: str, test: str
+) -> None:
+    case = session.case(f"{test}[{loop}]")
+    assert case.outcome == "passed", case.text
 
 
 @pytest.mark.parametrize(
