@@ -143,7 +143,8 @@ def uvloop_subprocess_patches(loop_class: type) -> list[Patch]:
                     child = LoopSubprocess(transport, command)
                     _ownership.track("process", _ownership.strong(child), skip=1)
                 except Exception as exc:
-                    internal_error("leak", exc)
+                    # Its lock guards one list append, once per detector failure.
+                    internal_error("leak", exc)  # noqa: CC107
             return transport, protocol
 
         spawn.__name__ = spawn.__qualname__ = name
