@@ -11,22 +11,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import importlib
 import socket
-import sys
-import threading
-import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
 from pytest_concurrency.serve._http import Request, error_response_bytes
 from pytest_concurrency.serve._parsers import BadRequest, RequestParser
-from pytest_concurrency.serve.models._base import (
-    Engine,
-    ServerStartError,
-    ServerStopError,
-)
+from pytest_concurrency.serve.models._loop_thread import LoopThreadEngine
 
 __all__ = ["AsyncioEngine", "RemoteHandlerError"]
 
@@ -34,16 +26,6 @@ __all__ = ["AsyncioEngine", "RemoteHandlerError"]
 _MAX_PIPELINED = 32
 # Connections accepted per loop step.
 _ACCEPT_BURST = 32
-
-
-def preload_anyio_backend(name: str) -> None:
-    """Import anyio's backend for ``name`` now, outside any event loop.
-
-    anyio imports it on the first anyio call in a loop, which takes tens of milliseconds:
-    done there, it is a loop step that blocks (and the first request pays for it).
-    """
-    with contextlib.suppress(ImportError):
-        importlib.import_module(f"anyio._backends._{name}")
 
 
 class RemoteHandlerError(Exception):
@@ -206,24 +188,20 @@ def _remote_text(error: Exception) -> Exception | str:
     return error
 
 
-class AsyncioEngine(Engine):
+class AsyncioEngine(LoopThreadEngine):
     """One event loop, in a thread of its own, serving every connection."""
 
     kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"async"})
     loop_name = "asyncio"
+    anyio_backend = "asyncio"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_future: asyncio.Future[None] | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
-        self._stop_problem: str | None = None
         self._protocols: set[_HttpProtocol] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._adopting: set[asyncio.Task[Any]] = set()
-        self._lag_max = 0.0
         self._call: Callable[[Request], Awaitable[Any]] = self.app.handler
 
     # hooks for the models built on this engine -----------------------------------------
@@ -238,34 +216,18 @@ class AsyncioEngine(Engine):
         """Called in the loop thread after serving, while the loop still runs."""
 
     # lifecycle -------------------------------------------------------------------------
-    def start(self) -> None:
-        preload_anyio_backend("asyncio")
-        self._thread = threading.Thread(target=self._run, name=self.thread_name("loop"))
-        self._thread.daemon = True
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            error = self._startup_error
-            raise ServerStartError(
-                f"{self.name} server failed to start: {type(error).__name__}: {error}"
-            ) from error
-
     def _run(self) -> None:
         try:
             loop = self.new_loop()
         except BaseException as error:
-            self._startup_error = error
+            self._loop_ended(error)
             self._ready.set()
             return
         try:
             asyncio.set_event_loop(loop)
             loop.run_until_complete(self._main())
         except BaseException as error:
-            if not self._ready.is_set():
-                self._startup_error = error
-            else:
-                self._stop_problem = "".join(traceback.format_exception(error))
+            self._loop_ended(error)
         finally:
             try:
                 _cancel_remaining(loop)
@@ -355,30 +317,11 @@ class AsyncioEngine(Engine):
         if future is not None and not future.done():
             future.set_result(None)
 
-    def stop(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
+    def _request_stop_threadsafe(self) -> None:
         loop = self._loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop already closed
                 loop.call_soon_threadsafe(self._request_stop)
-        thread.join(self.options.shutdown_timeout + 5.0)
-        self._thread = None
-        if thread.is_alive():
-            raise ServerStopError(
-                f"the {self.name} event loop thread {thread.name!r} did not stop within "
-                f"{self.options.shutdown_timeout + 5.0:g} s; it is stuck here:\n"
-                + _thread_stack(thread)
-            )
-        if self._stop_problem is not None:
-            raise ServerStopError(self._stop_problem)
-
-    def loop_lag_max_ms(self) -> float | None:
-        return self._lag_max * 1000.0
-
-    def reset_peaks(self) -> None:
-        self._lag_max = 0.0
 
 
 def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
@@ -395,10 +338,3 @@ def _task_stack(task: asyncio.Task[Any]) -> str:
     for frame in task.get_stack():
         lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
     return "\n".join(lines)
-
-
-def _thread_stack(thread: threading.Thread) -> str:
-    frame = sys._current_frames().get(thread.ident or -1)
-    if frame is None:
-        return "  (no stack available)"
-    return "".join(traceback.format_stack(frame))

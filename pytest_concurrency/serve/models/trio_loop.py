@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
-import threading
-import traceback
 from typing import Any, ClassVar
 
 import trio
@@ -13,57 +10,32 @@ import trio
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
 from pytest_concurrency.serve._http import error_response_bytes
 from pytest_concurrency.serve._parsers import BadRequest
-from pytest_concurrency.serve.models._base import (
-    Engine,
-    ServerStartError,
-    ServerStopError,
-    set_nodelay,
-)
-from pytest_concurrency.serve.models.asyncio_loop import preload_anyio_backend
+from pytest_concurrency.serve.models._base import set_nodelay
+from pytest_concurrency.serve.models._loop_thread import LoopThreadEngine
 
 __all__ = ["TrioEngine"]
 
 _RECV_SIZE = 65536
 
 
-class TrioEngine(Engine):
+class TrioEngine(LoopThreadEngine):
     """trio has no callback protocols: each connection is a task reading its socket."""
 
     kinds: ClassVar[frozenset[HandlerKind]] = frozenset({"async"})
     loop_name = "trio"
+    anyio_backend = "trio"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._cancel_scope: trio.CancelScope | None = None
-        self._startup_error: BaseException | None = None
-        self._stop_problem: str | None = None
-        self._lag_max = 0.0
         self._sockets: set[trio.socket.SocketType] = set()
-
-    def start(self) -> None:
-        preload_anyio_backend("trio")
-        self._thread = threading.Thread(target=self._run, name=self.thread_name("loop"))
-        self._thread.daemon = True
-        self._thread.start()
-        self._ready.wait()
-        if self._startup_error is not None:
-            self._thread.join()
-            error = self._startup_error
-            raise ServerStartError(
-                f"trio server failed to start: {type(error).__name__}: {error}"
-            ) from error
 
     def _run(self) -> None:
         try:
             trio.run(self._main)
         except BaseException as error:
-            if not self._ready.is_set():
-                self._startup_error = error
-            else:
-                self._stop_problem = "".join(traceback.format_exception(error))
+            self._loop_ended(error)
         finally:
             self._ready.set()
 
@@ -145,32 +117,11 @@ class TrioEngine(Engine):
             if lag > self._lag_max:
                 self._lag_max = lag
 
-    def stop(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
+    def _request_stop_threadsafe(self) -> None:
         token, scope = self._token, self._cancel_scope
         if token is not None and scope is not None:
             with contextlib.suppress(trio.RunFinishedError):
                 token.run_sync_soon(scope.cancel)
-        timeout = self.options.shutdown_timeout + 5.0
-        thread.join(timeout)
-        self._thread = None
-        if thread.is_alive():
-            frame = sys._current_frames().get(thread.ident or -1)
-            stack = "".join(traceback.format_stack(frame)) if frame else "  (no stack)"
-            raise ServerStopError(
-                f"the trio event loop thread {thread.name!r} did not stop within {timeout:g} s; "
-                f"it is stuck here:\n{stack}"
-            )
-        if self._stop_problem is not None:
-            raise ServerStopError(self._stop_problem)
-
-    def loop_lag_max_ms(self) -> float | None:
-        return self._lag_max * 1000.0
-
-    def reset_peaks(self) -> None:
-        self._lag_max = 0.0
 
 
 async def _send_all(sock: trio.socket.SocketType, data: bytes) -> None:
