@@ -15,7 +15,6 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
-import selectors
 import signal
 import socket
 import threading
@@ -26,6 +25,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar
 
 from pytest_concurrency.serve._app import App, HandlerKind
+from pytest_concurrency.serve.models._acceptor import Acceptor
 from pytest_concurrency.serve.models._base import (
     Engine,
     EngineStats,
@@ -33,7 +33,6 @@ from pytest_concurrency.serve.models._base import (
     ServerStartError,
     ServerStopError,
 )
-from pytest_concurrency.serve.models.threads import accept_ready
 
 __all__ = ["ProcessesEngine", "fork_context", "quiet_fork_warning"]
 
@@ -143,9 +142,8 @@ class ProcessesEngine(Engine):
         self._workers: list[tuple[BaseProcess, _Pipe, socket.socket]] = []
         self._final = EngineStats()
         self._stopped = False
-        self._acceptor: threading.Thread | None = None
-        self._wake_reader, self._wake_writer = socket.socketpair()
-        self._stopping = False
+        self._acceptor: Acceptor | None = None
+        self._channels: Iterator[socket.socket] = iter(())
 
     @property
     def worker_count(self) -> int:
@@ -166,7 +164,7 @@ class ProcessesEngine(Engine):
         for index in range(self.worker_count):
             parent_end, child_end = context.Pipe()
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            inherited: list[Any] = [self.bound_listener, self._wake_reader, self._wake_writer]
+            inherited: list[Any] = [self.bound_listener]
             inherited += [parent_end, ours]
             for _, other_pipe, other_channel in self._workers:
                 inherited += [other_pipe, other_channel]
@@ -190,29 +188,15 @@ class ProcessesEngine(Engine):
             with contextlib.suppress(ServerStopError):
                 self.stop()
             raise ServerStartError("processes server failed to start: " + "; ".join(problems))
-        self.bound_listener.setblocking(False)
-        self._acceptor = threading.Thread(
-            target=self._deal, name=self.thread_name("acceptor"), daemon=True
-        )
+        self._channels = itertools.cycle([channel for _, _, channel in self._workers])
+        self._acceptor = Acceptor(self.bound_listener, self._deal, self.thread_name("acceptor"))
         self._acceptor.start()
 
-    def _deal(self) -> None:
-        """Accept connections and hand each to the next worker."""
-        listener = self.bound_listener
-        channels = itertools.cycle([channel for _, _, channel in self._workers])
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            while not self._stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_reader or self._stopping:
-                        return
-                    conn = accept_ready(listener)
-                    if conn is None:
-                        continue
-                    # OSError: that worker is gone; the client sees a reset.
-                    with conn, contextlib.suppress(OSError):
-                        socket.send_fds(next(channels), [b"c"], [conn.fileno()])
+    def _deal(self, conn: socket.socket) -> None:
+        """Hand a connection to the next worker (the parent's copy is closed)."""
+        # OSError: that worker is gone; the client sees a reset.
+        with conn, contextlib.suppress(OSError):
+            socket.send_fds(next(self._channels), [b"c"], [conn.fileno()])
 
     def _ask(self, command: str) -> list[Any]:
         answers = []
@@ -247,11 +231,8 @@ class ProcessesEngine(Engine):
         if self._stopped:
             return
         self._stopped = True
-        self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"x")
         if self._acceptor is not None:
-            self._acceptor.join(5.0)
+            self._acceptor.stop()
         self.bound_listener.close()
         problems: list[str] = []
         final = EngineStats()
@@ -276,8 +257,6 @@ class ProcessesEngine(Engine):
                     process.kill()
                     process.join(5.0)
                 pipe.close()
-        self._wake_reader.close()
-        self._wake_writer.close()
         final.connections_open = 0
         self._final = final
         if problems:

@@ -20,13 +20,13 @@ from typing import Any, ClassVar
 from pytest_concurrency.serve._app import HandlerKind
 from pytest_concurrency.serve._http import Request, error_response_bytes
 from pytest_concurrency.serve._parsers import BadRequest, RequestParser
+from pytest_concurrency.serve.models._acceptor import accept_ready
 from pytest_concurrency.serve.models._base import (
     Engine,
     ServerStopError,
     send_all_nonblocking,
     set_nodelay,
 )
-from pytest_concurrency.serve.models.threads import accept_ready
 
 __all__ = ["ThreadpoolEngine"]
 

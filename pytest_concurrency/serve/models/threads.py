@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import selectors
 import socket
 import sys
 import threading
@@ -21,24 +20,12 @@ from typing import Any, ClassVar
 from pytest_concurrency.serve._app import HandlerKind
 from pytest_concurrency.serve._http import error_response_bytes
 from pytest_concurrency.serve._parsers import BadRequest
+from pytest_concurrency.serve.models._acceptor import Acceptor
 from pytest_concurrency.serve.models._base import Engine, ServerStopError, set_nodelay
 
-__all__ = ["ThreadsEngine", "accept_ready", "stuck_threads_report"]
+__all__ = ["ThreadsEngine", "stuck_threads_report"]
 
 _RECV_SIZE = 65536
-
-
-def accept_ready(listener: socket.socket) -> socket.socket | None:
-    """Accept one connection from a non-blocking listener, or ``None`` if there is none now."""
-    try:
-        conn, _ = listener.accept()
-    except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-        return None  # another worker process took it, or the client gave up
-    except OSError:
-        # EMFILE/ENFILE: out of file descriptors. Back off instead of spinning.
-        time.sleep(0.05)
-        return None
-    return conn
 
 
 def stuck_threads_report(threads: list[threading.Thread], limit: int = 3) -> str:
@@ -69,8 +56,7 @@ class ThreadsEngine(Engine):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._acceptor: threading.Thread | None = None
-        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._acceptor: Acceptor | None = None
         self._stopping = False
         self._connections: dict[socket.socket, _Connection] = {}
         self._ids = itertools.count(1)
@@ -78,25 +64,8 @@ class ThreadsEngine(Engine):
     def start(self) -> None:
         if self.listener is None:
             return
-        self.listener.setblocking(False)
-        self._acceptor = threading.Thread(
-            target=self._accept_loop, name=self.thread_name("acceptor"), daemon=True
-        )
+        self._acceptor = Acceptor(self.listener, self.adopt, self.thread_name("acceptor"))
         self._acceptor.start()
-
-    def _accept_loop(self) -> None:
-        listener = self.listener
-        assert listener is not None
-        with selectors.DefaultSelector() as selector:
-            selector.register(listener, selectors.EVENT_READ)
-            selector.register(self._wake_reader, selectors.EVENT_READ)
-            while not self._stopping:
-                for key, _ in selector.select():
-                    if key.fileobj is self._wake_reader or self._stopping:
-                        return
-                    conn = accept_ready(listener)
-                    if conn is not None:
-                        self.adopt(conn)
 
     def adopt(self, conn: socket.socket) -> None:
         if self._stopping:
@@ -167,10 +136,8 @@ class ThreadsEngine(Engine):
 
     def stop(self) -> None:
         self._stopping = True
-        with contextlib.suppress(OSError):
-            self._wake_writer.send(b"x")
         if self._acceptor is not None:
-            self._acceptor.join(5.0)
+            self._acceptor.stop()
         if self.listener is not None:
             self.listener.close()
         with self._lock:
@@ -181,11 +148,9 @@ class ThreadsEngine(Engine):
         deadline = time.monotonic() + self.options.shutdown_timeout
         for _, record in connections:
             record.thread.join(max(0.0, deadline - time.monotonic()))
-        self._wake_reader.close()
-        self._wake_writer.close()
         stuck = [record.thread for _, record in connections if record.thread.is_alive()]
-        if self._acceptor is not None and self._acceptor.is_alive():
-            stuck.insert(0, self._acceptor)
+        if self._acceptor is not None and self._acceptor.thread.is_alive():
+            stuck.insert(0, self._acceptor.thread)
         if stuck:
             raise ServerStopError(
                 f"{len(stuck)} thread(s) of the {self.name} server still run "
