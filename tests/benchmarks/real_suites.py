@@ -1,8 +1,9 @@
 """Run the test suites of real async projects under the plugin (``make bench-real-suites``).
 
-For each project (anyio and httpx, at pinned versions), this downloads its source distribution
-from PyPI (which ships its tests), installs it with its test dependencies into a separate
-virtual environment beside this project (installed from this checkout), and runs its suite:
+For each project (anyio, httpx and starlette, at pinned versions), this downloads its source
+distribution from PyPI (which ships its tests), installs it with its test dependencies into a
+separate virtual environment beside this project (installed from this checkout), and runs its
+suite:
 
 * without network: inside ``unshare -n`` with only the loopback interface up, and with the
   project's own ``network`` tests deselected, so that nothing can leave the machine;
@@ -58,6 +59,21 @@ PROJECTS = {
             "cryptography",
         ],
     },
+    "starlette": {
+        "version": "1.10.0",
+        # No network tests and no `network` marker (which its strict markers would reject).
+        "deselect": [],
+        "requirements": [
+            "starlette[full]==1.10.0",
+            "httpx2[zstd]>=2.0.0",
+            "blockbuster>=1.5.23",
+            "importlib-metadata>=9.0.1",
+            "opentelemetry-sdk>=1.44.0",
+            "pytest-codspeed>=4.1.1",
+            "pytest>=9.1.1",
+            "trio>=0.34.0",
+        ],
+    },
 }
 
 
@@ -102,13 +118,17 @@ def pip(python: Path, *args: str) -> None:
     subprocess.run([str(python), "-m", "pip", "--quiet", *args], check=True)
 
 
-def run_suite(source: Path, python: Path, *args: str) -> Run:
+DESELECT_NETWORK = ["-m", "not network"]
+
+
+def run_suite(source: Path, python: Path, deselect: list[str], *args: str) -> Run:
     report = source / "report.xml"
     inner = " ".join(
         [
             "ip link set lo up &&",
             str(python),
-            "-m pytest -m 'not network' -p no:cacheprovider -q",
+            "-m pytest -p no:cacheprovider -q",
+            *(f"'{a}'" for a in deselect),
             f"--junitxml={report}",
             *(f"'{a}'" for a in args),
         ]
@@ -195,10 +215,11 @@ def main() -> None:
         workdir = Path(options.workdir) / name
         workdir.mkdir(parents=True, exist_ok=True)
         source, python = prepare(workdir, name)
+        deselect = list(PROJECTS[name].get("deselect", DESELECT_NETWORK))
         off_runs, on_runs = [], []
         for round_number in range(1, options.rounds + 1):
-            off_runs.append(run_suite(source, python, "-p", "no:concurrency"))
-            on_runs.append(run_suite(source, python))
+            off_runs.append(run_suite(source, python, deselect, "-p", "no:concurrency"))
+            on_runs.append(run_suite(source, python, deselect))
             print(
                 f"{name} round {round_number}: off {off_runs[-1].wall_s:.1f} s "
                 f"({off_runs[-1].cpu_s:.1f} s CPU), on {on_runs[-1].wall_s:.1f} s "
@@ -208,6 +229,7 @@ def main() -> None:
         warn = run_suite(
             source,
             python,
+            deselect,
             "--loop-lag-ms=10",
             "--concurrency-mode=warn",
             "-W",
