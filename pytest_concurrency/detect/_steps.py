@@ -35,8 +35,9 @@ from pytest_concurrency.detect._frames import (
 from pytest_concurrency.detect._thread_clock import clock
 
 # One step: (sequence number, start time, what is running, thread id, GC seconds at start,
-# seconds the thread had waited through no fault of its own at start; see _thread_clock).
-Step = tuple[int, float, object, int, float, float]
+# then what the thread had waited through no fault of its own at start (see _thread_clock):
+# (run-queue counter, CPU time, age of that reading), thread start-up counter).
+Step = tuple[int, float, object, int, float, tuple[float, float, float], float]
 # One stack sample: (sequence number of the step, stack, taken late after a GIL-holding stretch).
 Sample = tuple[int, Stack, bool]
 
@@ -201,13 +202,15 @@ class StepMonitor:
         """Start timing a step; returns the enclosing step (for nested loops) to restore."""
         self.seq += 1
         previous = self.current
+        now = perf_counter()
         self.current = (
             self.seq,
-            perf_counter(),
+            now,
             what,
             threading.get_ident(),
             settings.gc_seconds,
-            clock.not_our_doing(),
+            clock.baseline(now),
+            clock.thread_start_wait,
         )
         return previous
 
@@ -228,7 +231,7 @@ class StepMonitor:
         if duration >= settings.threshold_s and settings.enabled:
             # Time the operating system ran something else, or spent starting a thread the
             # step asked for, is not the step's doing either (read only for slow steps).
-            duration -= clock.not_our_doing() - step[5]
+            duration -= clock.waited_since(step[5], step[6], now - step[1])
             if duration >= settings.threshold_s:
                 self._report(step, duration, gc_pause)
                 return
@@ -237,7 +240,7 @@ class StepMonitor:
             self.samples = [s for s in self.samples if s[0] > seq]
 
     def _report(self, step: Step, duration: float, gc_pause: float) -> None:
-        seq, _, what, thread_id, _, _ = step
+        seq, _, what, thread_id = step[:4]
         mine = [sample for sample in self.samples if sample[0] == seq]
         self.samples = [s for s in self.samples if s[0] > seq]
         stack, agreeing, others = choose_sample([stack for _, stack, _ in mine])

@@ -1,0 +1,105 @@
+"""What a step is excused for: run-queue wait and thread start-up, never more than it lost."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pytest_concurrency.detect._thread_clock import REUSE_S, ThreadClock
+
+
+class FakeRunqueue:
+    """Stands in for the thread's ``schedstat`` file: a run-queue counter the test sets."""
+
+    def __init__(self) -> None:
+        self.seconds = 100.0
+        self.reads = 0
+
+    def runqueue_wait(self) -> float:
+        self.reads += 1
+        return self.seconds
+
+
+@pytest.fixture
+def clock() -> tuple[ThreadClock, FakeRunqueue]:
+    thread_clock = ThreadClock()
+    counter = FakeRunqueue()
+    thread_clock.schedstat = counter  # type: ignore[assignment]
+    return thread_clock, counter
+
+
+def burn_cpu(seconds: float) -> None:
+    deadline = time.thread_time() + seconds
+    while time.thread_time() < deadline:
+        pass
+
+
+def test_a_wait_the_counter_reports_in_a_sleeping_step_is_excused(
+    clock: tuple[ThreadClock, FakeRunqueue],
+) -> None:
+    thread_clock, counter = clock
+    start = time.perf_counter()
+    baseline = thread_clock.baseline(start)
+    time.sleep(0.05)  # off the CPU: any wait up to the whole step is believable
+    counter.seconds += 0.03
+    wall = time.perf_counter() - start
+    waited = thread_clock.waited_since(baseline, thread_clock.thread_start_wait, wall)
+    assert waited == pytest.approx(0.03)
+
+
+def test_never_more_is_excused_than_the_step_spent_off_the_cpu(
+    clock: tuple[ThreadClock, FakeRunqueue],
+) -> None:
+    """A counter that over-reports (seen on virtual machines) cannot hide a CPU-bound block."""
+    thread_clock, counter = clock
+    start = time.perf_counter()
+    baseline = thread_clock.baseline(start)
+    burn_cpu(0.02)
+    counter.seconds += 1.0  # claims a second of waiting
+    wall = time.perf_counter() - start
+    waited = thread_clock.waited_since(baseline, thread_clock.thread_start_wait, wall)
+    assert 0.0 <= waited <= wall - 0.02
+
+
+def test_a_reused_reading_does_not_excuse_the_time_before_the_step(
+    clock: tuple[ThreadClock, FakeRunqueue],
+) -> None:
+    thread_clock, counter = clock
+    first = time.perf_counter()
+    thread_clock.baseline(first)
+    later = first + REUSE_S / 2
+    baseline = thread_clock.baseline(later)
+    assert counter.reads == 1  # read once for both steps
+    assert baseline[2] == pytest.approx(REUSE_S / 2)
+    time.sleep(0.02)
+    counter.seconds += 0.01
+    wall = time.perf_counter() - later
+    waited = thread_clock.waited_since(baseline, thread_clock.thread_start_wait, wall)
+    assert waited == pytest.approx(0.01 - REUSE_S / 2)
+
+
+def test_a_reading_older_than_the_reuse_limit_is_taken_again(
+    clock: tuple[ThreadClock, FakeRunqueue],
+) -> None:
+    thread_clock, counter = clock
+    now = time.perf_counter()
+    thread_clock.baseline(now)
+    counter.seconds += 0.5
+    baseline = thread_clock.baseline(now + REUSE_S * 2)
+    assert counter.reads == 2
+    assert baseline[0] == counter.seconds
+    assert baseline[2] == 0.0
+
+
+def test_time_waiting_for_a_started_thread_is_excused(
+    clock: tuple[ThreadClock, FakeRunqueue],
+) -> None:
+    thread_clock, _ = clock
+    start = time.perf_counter()
+    baseline = thread_clock.baseline(start)
+    started_at = thread_clock.thread_start_wait
+    time.sleep(0.02)
+    thread_clock.thread_start_wait += 0.015  # what Thread.start() waited, as its hook records
+    wall = time.perf_counter() - start
+    assert thread_clock.waited_since(baseline, started_at, wall) == pytest.approx(0.015)
