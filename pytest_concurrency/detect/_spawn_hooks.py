@@ -15,7 +15,9 @@ import subprocess
 import threading
 from collections.abc import Sequence
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import psutil
 
 from pytest_concurrency.detect import _leaks, _ownership
 from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
@@ -23,9 +25,6 @@ from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
 from pytest_concurrency.detect._thread_clock import clock
 from pytest_concurrency.detect._watchdog import INTERNAL_ATTRIBUTE
-
-if TYPE_CHECKING:
-    import psutil
 
 
 def _thread_start_patch() -> Patch:
@@ -100,10 +99,6 @@ class LoopSubprocess:
         self.pid: int = transport.get_pid()
         self.args = args
         self._transport = transport
-        import psutil  # only needed once a loop spawns a child
-
-        self._error = psutil.Error
-        self._zombie = psutil.STATUS_ZOMBIE
         try:
             self._process: psutil.Process | None = psutil.Process(self.pid)
         except psutil.Error:  # already gone
@@ -118,9 +113,9 @@ class LoopSubprocess:
             return -1
         try:
             running = self._process.is_running()  # False too if the pid was reused
-            if running and self._process.status() != self._zombie:
+            if running and self._process.status() != psutil.STATUS_ZOMBIE:
                 return None
-        except self._error:
+        except psutil.Error:
             pass
         return -1
 

@@ -29,6 +29,17 @@ def clock() -> tuple[ThreadClock, FakeRunqueue]:
     return thread_clock, counter
 
 
+def excused(
+    thread_clock: ThreadClock,
+    started: float,
+    baseline: tuple[float, float, float],
+    thread_start_wait: float,
+) -> float:
+    """What a step that began at ``started`` (perf_counter) and ends now is excused for."""
+    wall = time.perf_counter() - started
+    return thread_clock.waited_since(baseline, thread_start_wait, wall)
+
+
 def burn_cpu(seconds: float) -> None:
     deadline = time.thread_time() + seconds
     while time.thread_time() < deadline:
@@ -43,9 +54,7 @@ def test_a_wait_the_counter_reports_in_a_sleeping_step_is_excused(
     baseline = thread_clock.baseline(start)
     time.sleep(0.05)  # off the CPU: any wait up to the whole step is believable
     counter.seconds += 0.03
-    wall = time.perf_counter() - start
-    waited = thread_clock.waited_since(baseline, thread_clock.thread_start_wait, wall)
-    assert waited == pytest.approx(0.03)
+    assert excused(thread_clock, start, baseline, 0.0) == pytest.approx(0.03)
 
 
 def test_never_more_is_excused_than_the_step_spent_off_the_cpu(
@@ -57,9 +66,8 @@ def test_never_more_is_excused_than_the_step_spent_off_the_cpu(
     baseline = thread_clock.baseline(start)
     burn_cpu(0.02)
     counter.seconds += 1.0  # claims a second of waiting
-    wall = time.perf_counter() - start
-    waited = thread_clock.waited_since(baseline, thread_clock.thread_start_wait, wall)
-    assert 0.0 <= waited <= wall - 0.02
+    waited = excused(thread_clock, start, baseline, 0.0)
+    assert 0.0 <= waited <= time.perf_counter() - start - 0.02
 
 
 def test_a_reused_reading_does_not_excuse_the_time_before_the_step(
@@ -74,9 +82,7 @@ def test_a_reused_reading_does_not_excuse_the_time_before_the_step(
     assert baseline[2] == pytest.approx(REUSE_S / 2)
     time.sleep(0.02)
     counter.seconds += 0.01
-    wall = time.perf_counter() - later
-    waited = thread_clock.waited_since(baseline, thread_clock.thread_start_wait, wall)
-    assert waited == pytest.approx(0.01 - REUSE_S / 2)
+    assert excused(thread_clock, later, baseline, 0.0) == pytest.approx(0.01 - REUSE_S / 2)
 
 
 def test_a_reading_older_than_the_reuse_limit_is_taken_again(
@@ -98,8 +104,7 @@ def test_time_waiting_for_a_started_thread_is_excused(
     thread_clock, _ = clock
     start = time.perf_counter()
     baseline = thread_clock.baseline(start)
-    started_at = thread_clock.thread_start_wait
+    thread_clock.thread_start_wait = 0.25
     time.sleep(0.02)
     thread_clock.thread_start_wait += 0.015  # what Thread.start() waited, as its hook records
-    wall = time.perf_counter() - start
-    assert thread_clock.waited_since(baseline, started_at, wall) == pytest.approx(0.015)
+    assert excused(thread_clock, start, baseline, 0.25) == pytest.approx(0.015)
