@@ -17,12 +17,20 @@ round by round so that machine noise hits every configuration alike:
 * ``asyncio debug``: pytest-asyncio's ``--asyncio-debug``, ours off;
 * ``blockbuster``: blockbuster active around every test, ours off.
 
-Prints both tables and writes the raw numbers to ``bench-results/detect.json``.
+**CPU-bound blocks under load**: 150 tests that each burn 12 ms of CPU in one loop step, with
+both cores busy, three runs: how many are caught.
+
+**Cost of one loop step**: CPU time per empty callback of an asyncio loop, with the loop-lag
+hooks off and on (``watch_loop``), in this process.
+
+Prints the tables and writes the raw numbers to ``bench-results/detect.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -34,6 +42,7 @@ import tempfile
 import textwrap
 import time
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -161,6 +170,18 @@ def block_size_ms(name: str, outcome: Outcome) -> float:
     return outcome.cpu_ms
 
 
+@contextlib.contextmanager
+def cpu_hogs(count: int = 2) -> Iterator[None]:
+    """Processes that keep ``count`` cores busy for as long as the block runs."""
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 def run_precision(rounds: int, clean: int, threshold_ms: float = 10.0) -> dict[str, object]:
     sum_per_ms = calibrate()
     print(f"calibrated: sum() adds {sum_per_ms} numbers per ms of CPU")
@@ -174,35 +195,29 @@ def run_precision(rounds: int, clean: int, threshold_ms: float = 10.0) -> dict[s
         name: {"blocks": 0, "caught": 0, "clean_failed": 0, "below": 0, "missed": []}
         for name in detectors
     }
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
-            root = Path(tmp)
-            write_precision_suite(root, clean)
-            for round_number in range(1, rounds + 1):
-                for name, (args, extra) in detectors.items():
-                    counts = tally[name]
-                    for test, outcome in run_suite(root, args, extra).items():
-                        if test.startswith("test_clean_"):
-                            counts["clean_failed"] += outcome.failed
-                        elif block_size_ms(test, outcome) < threshold_ms:
-                            counts["below"] += 1  # the busy machine made this one smaller
-                        else:
-                            counts["blocks"] += 1
-                            counts["caught"] += outcome.failed
-                            if not outcome.failed:
-                                size = block_size_ms(test, outcome)
-                                counts["missed"].append(f"{test} ({size:.1f} ms)")
-                    print(
-                        f"  round {round_number}: {name}: caught {counts['caught']}/"
-                        f"{counts['blocks']} blocks so far, {counts['clean_failed']} clean "
-                        "tests failed",
-                        flush=True,
-                    )
-    finally:
-        for hog in hogs:
-            hog.kill()
-            hog.wait()
+    with cpu_hogs(), tempfile.TemporaryDirectory(prefix="bench-precision-") as tmp:
+        root = Path(tmp)
+        write_precision_suite(root, clean)
+        for round_number in range(1, rounds + 1):
+            for name, (args, extra) in detectors.items():
+                counts = tally[name]
+                for test, outcome in run_suite(root, args, extra).items():
+                    if test.startswith("test_clean_"):
+                        counts["clean_failed"] += outcome.failed
+                    elif block_size_ms(test, outcome) < threshold_ms:
+                        counts["below"] += 1  # the busy machine made this one smaller
+                    else:
+                        counts["blocks"] += 1
+                        counts["caught"] += outcome.failed
+                        if not outcome.failed:
+                            size = block_size_ms(test, outcome)
+                            counts["missed"].append(f"{test} ({size:.1f} ms)")
+                print(
+                    f"  round {round_number}: {name}: caught {counts['caught']}/"
+                    f"{counts['blocks']} blocks so far, {counts['clean_failed']} clean "
+                    "tests failed",
+                    flush=True,
+                )
     print()
     print(
         f"| detector at {threshold_ms:g} ms | blocks of 10-30 ms caught | clean tests failed "
@@ -216,6 +231,75 @@ def run_precision(rounds: int, clean: int, threshold_ms: float = 10.0) -> dict[s
             f"| {', '.join(counts['missed']) or '-'} |"
         )
     return {"clean": clean, "rounds": rounds, "threshold_ms": threshold_ms, "results": tally}
+
+
+# --- CPU-bound blocks under load ----------------------------------------------------------------
+
+
+def run_cpu_burns(runs: int, tests: int, ms: int = 12, threshold_ms: float = 10.0) -> list[int]:
+    """Many tests that each burn ``ms`` of CPU in one step, with both cores busy.
+
+    The precision suite has few CPU-bound blocks; this one has enough of them to show a miss
+    rate of a few percent (which subtracting a run-queue wait larger than the step's time off
+    the CPU once caused). Returns the number caught in each run.
+    """
+    env = {"BENCH_SUM_PER_MS": str(calibrate())}
+    caught = []
+    with cpu_hogs(), tempfile.TemporaryDirectory(prefix="bench-burns-") as tmp:
+        root = Path(tmp)
+        (root / "pytest.ini").write_text(INI)
+        body = [PRECISION_HEADER]
+        for n in range(tests):
+            statement = BLOCK_STATEMENTS["cpu"].format(ms=ms)
+            body.append(PRECISION_BLOCK.format(kind=f"cpu{n}", ms=ms, statement=statement))
+        (root / "test_burns.py").write_text(textwrap.dedent("".join(body)))
+        args = [f"--loop-lag-ms={threshold_ms:g}", "--leak-check=none"]
+        for run in range(1, runs + 1):
+            outcomes = run_suite(root, args, env)
+            caught.append(sum(outcome.failed for outcome in outcomes.values()))
+            print(f"  run {run}: {caught[-1]}/{tests} blocks of {ms} ms of CPU caught", flush=True)
+    return caught
+
+
+# --- cost of one loop step ------------------------------------------------------------------------
+
+
+def _chained_callbacks(count: int) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        left = [count]
+
+        def callback() -> None:
+            left[0] -= 1
+            if left[0]:
+                loop.call_soon(callback)
+            else:
+                done.set_result(None)
+
+        loop.call_soon(callback)
+        await done
+
+    asyncio.run(main())
+
+
+def run_step_cost(rounds: int, callbacks: int = 200_000) -> dict[str, list[float]]:
+    """CPU time per loop step (an empty callback), with the loop-lag hooks off and on."""
+    from pytest_concurrency.detect import watch_loop
+
+    per_step: dict[str, list[float]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for name in per_step:
+            start = time.process_time()
+            if name == "on":
+                with watch_loop(threshold_ms=50):
+                    _chained_callbacks(callbacks)
+            else:
+                _chained_callbacks(callbacks)
+            per_step[name].append((time.process_time() - start) / callbacks * 1e6)
+    for name, values in per_step.items():
+        print(f"  hooks {name}: {' '.join(f'{v:.2f}' for v in values)} us per step")
+    return per_step
 
 
 # --- cost -------------------------------------------------------------------------------------
@@ -374,6 +458,10 @@ def main() -> None:
     parser.add_argument("--tests-per-module", type=int, default=60)
     parser.add_argument("--skip-precision", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--burn-runs", type=int, default=3, help="runs of the CPU-burn suite")
+    parser.add_argument("--burn-tests", type=int, default=150)
+    parser.add_argument("--skip-burns", action="store_true")
+    parser.add_argument("--skip-step-cost", action="store_true")
     parser.add_argument("--output", default="bench-results/detect.json")
     options = parser.parse_args()
 
@@ -387,6 +475,14 @@ def main() -> None:
     if not options.skip_precision:
         print(f"precision: threshold 10 ms, two CPU hogs, {os.cpu_count()} CPUs")
         report["precision"] = run_precision(options.precision_rounds, options.precision_clean)
+        print()
+    if not options.skip_burns:
+        print("CPU-bound blocks under load: threshold 10 ms, two CPU hogs")
+        report["cpu_burns"] = run_cpu_burns(options.burn_runs, options.burn_tests)
+        print()
+    if not options.skip_step_cost:
+        print("cost of one loop step (200,000 empty callbacks), watch_loop off and on")
+        report["step_cost_us"] = run_step_cost(3)
         print()
     if not options.skip_cost:
         report["cost"] = run_cost(options.rounds, options.modules, options.tests_per_module)
