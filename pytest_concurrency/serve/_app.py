@@ -14,10 +14,12 @@ import threading
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_concurrency.serve._http import Request, Response
-from pytest_concurrency.serve._parsers import ParserFactory, make_parser_factory
+
+if TYPE_CHECKING:
+    from pytest_concurrency.serve._parsers import ParserFactory
 
 __all__ = [
     "App",
@@ -116,6 +118,9 @@ class App:
         self.handler = handler
         self.kind: HandlerKind = handler_kind(handler)
         self.http = http
+        # Imported here: the parsers (h11, httptools) are only needed once a server starts.
+        from pytest_concurrency.serve._parsers import make_parser_factory
+
         self.new_parser: ParserFactory = make_parser_factory(http, max_head, max_body)
         self._errors: list[HandlerError] = []
         self._error_count = 0

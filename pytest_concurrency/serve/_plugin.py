@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_concurrency.serve._app import ServeConfigError, handler_kind, resolve_handler
-from pytest_concurrency.serve._load import run_load
-from pytest_concurrency.serve._server import ServerHandle, start_server
 from pytest_concurrency.serve.models import MODELS, models_running
 from pytest_concurrency.serve.models._base import ServerStopError
 
 if TYPE_CHECKING:
     from pytest_concurrency._guard import Guard
+    from pytest_concurrency.serve._server import ServerHandle
 
 __all__ = [
     "concurrency_model",
@@ -173,6 +172,9 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
     ``fail_on_handler_error=False``), if the server did not stop cleanly, or if an isolated
     server's event loop was blocked longer than the plugin's ``--loop-lag-ms`` threshold.
     """
+    # Imported on first use, so a session that never starts a server does not pay for it.
+    from pytest_concurrency.serve._server import start_server
+
     handles: list[ServerHandle] = []
 
     def factory(handler: Any, model: str = "asyncio", **options: Any) -> ServerHandle:
@@ -250,4 +252,6 @@ def load() -> Callable[..., Any]:
     The generator runs in its own process and is gone when the call returns; see
     :func:`pytest_concurrency.serve.run_load` for every argument.
     """
+    from pytest_concurrency.serve._load import run_load
+
     return run_load
