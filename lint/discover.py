@@ -1,16 +1,24 @@
 """Which files to lint, and what module each one is.
 
 Directories are walked for ``*.py`` files, skipping excluded names (the built-in defaults
-such as ``.git``, ``.venv`` and ``build``, plus the configured ``exclude`` patterns).
-A pattern without a slash matches a file or directory name anywhere below the directory
-being walked; a pattern with a slash matches the path relative to the project root.
-Explicitly named files are checked against the same patterns (so a pre-commit run skips
-excluded files), explicitly named directories are always walked.
+such as ``.git``, ``.venv`` and ``build``, plus the configured ``exclude`` and
+``extend-exclude`` patterns). A pattern without a slash matches a file or directory name; a
+pattern with a slash matches the path relative to the project root (the directory of
+``pyproject.toml``, else the working directory).
+
+A path named on the command line is skipped when it is excluded itself or lies in an
+excluded directory: its own name and the name of every directory between the project root
+and it are checked (a file outside the project: the directories between the working
+directory and it, else only its own name). pre-commit passes each staged file by name, so
+``build/x.py`` or ``.venv/lib/y.py`` stay unlinted there too; ``--exclude ''`` lints
+everything. Only regular files are read: a named pipe or a socket called ``x.py`` is
+skipped (reading it could wait forever); a broken symbolic link is reported as unreadable.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -21,8 +29,14 @@ class Excluder:
 
     def __init__(self, patterns: Sequence[str], root: Path) -> None:
         self.root = root
-        self.name_patterns = [p for p in patterns if "/" not in p.strip("/")]
+        self.name_patterns = [p for p in patterns if p.strip("/") and "/" not in p.strip("/")]
         self.path_patterns = [p.strip("/") for p in patterns if "/" in p.strip("/")]
+        self._bases = tuple(
+            dict.fromkeys(
+                os.path.normcase(base)
+                for base in (os.path.abspath(root), os.path.realpath(root), os.getcwd())
+            )
+        )
 
     def name_excluded(self, name: str) -> bool:
         return any(fnmatchcase(name, pattern) for pattern in self.name_patterns)
@@ -31,7 +45,7 @@ class Excluder:
         if not self.path_patterns:
             return False
         try:
-            relative = Path(path).resolve().relative_to(self.root).as_posix()
+            relative = Path(path).resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return False
         return any(
@@ -39,20 +53,58 @@ class Excluder:
             for pattern in self.path_patterns
         )
 
+    def excluded(self, path: str) -> bool:
+        """Whether a path named on the command line is excluded: by its own name, the name
+        of a directory between the project root and it, or its path from the root."""
+        if any(self.name_excluded(part) for part in self._parts(path)):
+            return True
+        return self.path_excluded(path)
 
-def python_files(paths: Iterable[str], excluder: Excluder) -> Iterator[str]:
-    """Every file to lint under the given paths, each once, in a stable order."""
+    def _parts(self, path: str) -> list[str]:
+        """The names from the project root (or the working directory) down to ``path``."""
+        absolute = os.path.normcase(os.path.abspath(path))
+        for base in self._bases:
+            if absolute == base:
+                return []
+            if absolute.startswith(base.rstrip(os.sep) + os.sep):
+                return absolute[len(base.rstrip(os.sep)) + 1 :].split(os.sep)
+        return [os.path.basename(absolute)]
+
+
+def is_regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (symbolic links followed)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def python_files(
+    paths: Iterable[str], excluder: Excluder, notes: list[str] | None = None
+) -> Iterator[str]:
+    """Every file to lint under the given paths, each once, in a stable order.
+
+    Excluded paths are skipped even when named explicitly (see the module's documentation).
+    A named directory that is excluded, or a named path that is neither a directory nor a
+    regular file, gets a one-line note in ``notes``.
+    """
     seen: set[str] = set()
     for given in paths:
+        if excluder.excluded(given):
+            if notes is not None and os.path.isdir(given):
+                notes.append(
+                    f"{given}: excluded by the exclude patterns, not linted "
+                    "(--exclude '' lints everything)"
+                )
+            continue
         if os.path.isdir(given):
-            found = _walk(given, excluder)
+            found: Iterator[str] = _walk(given, excluder)
+        elif is_regular_file(given):
+            found = iter([given])
         else:
-            name = os.path.basename(given)
-            found = (
-                iter(())
-                if excluder.name_excluded(name) or excluder.path_excluded(given)
-                else iter([given])
-            )
+            if notes is not None:
+                notes.append(f"{given}: not a regular file, skipped")
+            continue
         for path in found:
             key = os.path.abspath(path)
             if key not in seen:
@@ -61,19 +113,36 @@ def python_files(paths: Iterable[str], excluder: Excluder) -> Iterator[str]:
 
 
 def _walk(top: str, excluder: Excluder) -> Iterator[str]:
-    for directory, subdirectories, files in os.walk(top):
-        subdirectories[:] = sorted(
-            name
-            for name in subdirectories
-            if not excluder.name_excluded(name)
-            and not excluder.path_excluded(os.path.join(directory, name))
-        )
-        for name in sorted(files):
-            if not name.endswith(".py") or excluder.name_excluded(name):
+    """The ``*.py`` regular files below ``top``, depth first, each directory's files before
+    its subdirectories, names sorted; symbolic links to directories are not followed."""
+    pending = [top]
+    while pending:
+        directory = pending.pop()
+        try:
+            with os.scandir(directory) as entries:
+                listed = sorted(entries, key=lambda entry: entry.name)
+        except OSError:
+            continue
+        subdirectories: list[str] = []
+        for entry in listed:
+            name = entry.name
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if not excluder.name_excluded(name):
+                        path = os.path.join(directory, name)
+                        if not excluder.path_excluded(path):
+                            subdirectories.append(path)
+                    continue
+                if not name.endswith(".py") or excluder.name_excluded(name):
+                    continue
+                path = os.path.join(directory, name)
+                if not entry.is_file() and os.path.exists(path):
+                    continue  # a named pipe or a socket (a broken link is reported unreadable)
+            except OSError:
                 continue
-            path = os.path.join(directory, name)
             if not excluder.path_excluded(path):
                 yield path
+        pending.extend(reversed(subdirectories))
 
 
 class ModuleNamer:

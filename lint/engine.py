@@ -174,7 +174,7 @@ class Linter:
         excluder = Excluder(
             (*self.settings.exclude, *self.settings.extend_exclude), self.settings.root
         )
-        reads = self._read(python_files(paths, excluder))
+        reads = self._read(python_files(paths, excluder, self.result.warnings))
         signature = self._signature(reads)
         if self._replay(signature, len(reads)):
             return self.result

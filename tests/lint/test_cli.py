@@ -312,3 +312,65 @@ def test_an_internal_error_is_one_line_not_a_traceback(
         "concurrency-lint: internal error: RuntimeError: something we did not foresee "
         "(please report it; set CONCURRENCY_LINT_DEBUG=1 for the traceback)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ([], ["build/copy.py", ".venv/lib/site.py", "pkg/build/deep/copy.py"]),
+        (["--extend-exclude", "migrations"], ["migrations/0001.py"]),
+        (["--extend-exclude", "generated/*.py"], ["generated/out.py"]),
+    ],
+)
+def test_excluded_files_named_on_the_command_line_are_skipped(
+    project: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], named: list[str]
+) -> None:
+    # pre-commit passes every staged file by name: the exclusions must hold for them too,
+    # through any directory between the project root and the file.
+    for name in named:
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(BLOCKING)
+    status, out, err = run(capsys, *arguments, *named, "app.py")
+    assert status == 1
+    assert {line.split(":")[0] for line in out.splitlines()} == {"app.py"}
+    assert "(1 file" in err or "of 1 files" in err
+    status, out, _ = run(capsys, "--exclude", "", *named)
+    assert {line.split(":")[0] for line in out.splitlines()} == set(named)
+
+
+def test_an_excluded_directory_named_on_the_command_line_gets_a_note(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "build").mkdir()
+    (project / "build" / "copy.py").write_text(BLOCKING)
+    status, out, err = run(capsys, "build")
+    assert (status, out) == (0, "")
+    assert "concurrency-lint: warning: build: excluded by the exclude patterns" in err
+
+
+def test_the_directories_above_the_project_do_not_exclude_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "build" / "project"
+    project.mkdir(parents=True)
+    (project / "app.py").write_text(BLOCKING)
+    monkeypatch.chdir(project)
+    assert run(capsys, "app.py")[0] == 1
+    assert run(capsys, str(project / "app.py"))[0] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_named_pipe_called_like_a_module_is_skipped_not_waited_on(project: Path) -> None:
+    os.mkfifo(project / "pipe.py")
+    script = Path(sys.executable).with_name("concurrency-lint")
+    for arguments in (["."], ["pipe.py", "clean.py"]):
+        completed = subprocess.run(
+            [os.fspath(script), "--no-cache", "--select", "CC000", *arguments],
+            capture_output=True,
+            text=True,
+            cwd=project,
+            check=False,
+            timeout=60,
+        )
+        assert (completed.returncode, completed.stdout) == (0, "")
+    assert "pipe.py: not a regular file, skipped" in completed.stderr
