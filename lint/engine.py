@@ -10,7 +10,8 @@
 5. Locate the findings (lines and columns), apply ``# noqa`` and per-file ignores.
 
 No exception from one file stops the run: an unreadable, undecodable or unparsable file
-is a CC000 finding, and so is (with a plea to report it) any internal error.
+is a CC000 finding, and so is (with a plea to report it) an internal error while analysing,
+checking or locating the findings of a file; the other files' findings are still reported.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from concurrency_lint.rules import RULES
 from concurrency_lint.rules.base import Fix, RawFinding, RuleContext
 
 PARSE_ERROR = "CC000"
+_BUG = "internal error"
 _MAX_NAME_DEPTH = 16
 _FRAMEWORK_PREFERENCE = ("anyio", "trio", "asyncio")
 
@@ -146,6 +148,10 @@ class Linter:
         self.texts: dict[str, str] = {}
         self._taken_modules: dict[str, str] = {}
         self._anchors: dict[Finding, int] = {}
+        #: Unexpected errors while checking or locating a file: reported as its CC000.
+        self._internal_errors: dict[str, str] = {}
+        #: Following imports failed: the findings must not be replayed.
+        self._incomplete = False
         self.result = LintResult()
         extra_blocking = {
             name: Blocking(
@@ -180,7 +186,16 @@ class Linter:
             return self.result
         self._load_reads(reads, linted=True)
         if self.follow_imports:
-            self._follow()
+            try:
+                self._follow()
+            except Exception as exception:  # a bug of ours: lint what was read
+                if os.environ.get("CONCURRENCY_LINT_DEBUG"):
+                    raise
+                self._incomplete = True
+                self.result.warnings.append(
+                    f"{_BUG} while following imports ({type(exception).__name__}: {exception}); "
+                    "findings through other modules may be missing; please report it"
+                )
         raw = self._check()
         self.result.findings = self._finish(raw)
         self._remember(signature)
@@ -233,7 +248,18 @@ class Linter:
         files = self.files.values()
         if any(f.entry is None or f.entry.key.startswith("unreadable") for f in files):
             return
-        if any(not f.entry.key for f in files if f.entry is not None):
+        if (
+            self._incomplete
+            or self._internal_errors
+            or any(
+                not f.entry.key
+                or (
+                    f.entry.facts.error is not None and f.entry.facts.error.message.startswith(_BUG)
+                )
+                for f in files
+                if f.entry is not None
+            )
+        ):
             return  # an internal error: do not make it permanent
         followed = tuple(
             (f.absolute, f.entry.facts.module, f.entry.facts.is_package, f.entry.key)
@@ -311,7 +337,7 @@ class Linter:
         )
         for (file, key), facts in zip(waiting, results, strict=True):
             file.entry = Entry(key, facts)
-            if facts.error is None or not facts.error.message.startswith("internal error"):
+            if facts.error is None or not facts.error.message.startswith(_BUG):
                 self.cache.put(file.absolute, file.entry)
         for file in loaded:
             if file.entry is not None:
@@ -502,13 +528,26 @@ class Linter:
                 offloads=self.offloads,
             )
             findings: list[RawFinding] = []
-            for rule in rules:
-                if ignores and not settings.is_enabled(rule.code, ignores):
-                    continue
-                findings.extend(rule.check(context))
+            try:
+                for rule in rules:
+                    if ignores and not settings.is_enabled(rule.code, ignores):
+                        continue
+                    findings.extend(rule.check(context))
+            except Exception as exception:  # a bug of ours must not lose the other files
+                self._internal_error(file, "checking", exception)
+                continue
             if findings:
                 found[file.absolute] = findings
         return found
+
+    def _internal_error(self, file: _File, doing: str, exception: Exception) -> None:
+        """Report an unexpected error as this file's CC000 finding, and go on."""
+        if os.environ.get("CONCURRENCY_LINT_DEBUG"):
+            raise exception
+        self._internal_errors[file.absolute] = (
+            f"{_BUG} while {doing} this file ({type(exception).__name__}: "
+            f"{exception}); please report it (CONCURRENCY_LINT_DEBUG=1 shows the traceback)"
+        )
 
     def _per_file_ignores(self, absolute: str) -> tuple[str, ...]:
         if not self.settings.per_file_ignores:
@@ -539,55 +578,74 @@ class Linter:
         spans: dict[str, dict[int, Span]] = {}
         texts: dict[str, str] = {}
         for absolute, anchors in needed.items():
-            spans[absolute] = self._spans(absolute, anchors, texts)
+            try:
+                spans[absolute] = self._spans(absolute, anchors, texts)
+            except Exception as exception:  # a bug of ours must not lose the other files
+                spans[absolute] = {}
+                if absolute in self.files:
+                    doing = "locating the findings of"
+                    self._internal_error(self.files[absolute], doing, exception)
 
         results: list[Finding] = []
         for file in self.files.values():
             if not file.linted or file.entry is None:
                 continue
-            facts = file.entry.facts
-            error = facts.error
-            if error is not None:
-                if self.settings.is_enabled(PARSE_ERROR, self._per_file_ignores(file.absolute)):
-                    results.append(
-                        Finding(
-                            file.path,
-                            error.line,
-                            error.column,
-                            error.line,
-                            error.column,
-                            PARSE_ERROR,
-                            error.message,
-                        )
-                    )
-                continue
-            file_findings = raw.get(file.absolute)
-            if not file_findings:
-                continue
-            file_spans = spans[file.absolute]
-            lines = {file_spans[f.anchor][0] for f in file_findings if f.anchor in file_spans}
-            noqa = self._noqa(file, lines, texts)
-            for finding in file_findings:
-                span = file_spans.get(finding.anchor)
-                if span is None:
-                    # Neither parser could place it (absurdly deep nesting): say so rather
-                    # than drop the finding.
-                    span = (1, 1, 1, 1)
-                    finding.message += " [position unknown: the file nests too deeply to locate it]"
-                if suppressed(finding.code, noqa.get(span[0])):
+            if file.absolute not in self._internal_errors:
+                try:
+                    located = self._finish_file(file, raw, spans, texts)
+                except Exception as exception:  # a bug of ours must not lose the other files
+                    self._internal_error(file, "locating the findings of", exception)
+                else:
+                    results.extend(located)
                     continue
-                message = finding.message
-                if finding.places:
-                    where = []
-                    for place_path, place_anchor in finding.places:
-                        place_span = spans.get(place_path, {}).get(place_anchor)
-                        line = place_span[0] if place_span else 0
-                        where.append(f"{display_path(place_path)}:{line}")
-                    message = message.format(*where)
-                located = Finding(file.path, *span, finding.code, message, finding.fix)
-                self._anchors[located] = finding.anchor
-                results.append(located)
+            if self.settings.is_enabled(PARSE_ERROR, self._per_file_ignores(file.absolute)):
+                message = self._internal_errors[file.absolute]
+                results.append(Finding(file.path, 1, 1, 1, 1, PARSE_ERROR, message))
         results.sort(key=lambda f: (f.path, f.line, f.column, f.code))
+        return results
+
+    def _finish_file(
+        self,
+        file: _File,
+        raw: dict[str, list[RawFinding]],
+        spans: dict[str, dict[int, Span]],
+        texts: dict[str, str],
+    ) -> list[Finding]:
+        """The located, unsuppressed findings of one linted file."""
+        assert file.entry is not None
+        error = file.entry.facts.error
+        if error is not None:
+            if not self.settings.is_enabled(PARSE_ERROR, self._per_file_ignores(file.absolute)):
+                return []
+            line, column = error.line, error.column
+            return [Finding(file.path, line, column, line, column, PARSE_ERROR, error.message)]
+        file_findings = raw.get(file.absolute)
+        if not file_findings:
+            return []
+        file_spans = spans[file.absolute]
+        lines = {file_spans[f.anchor][0] for f in file_findings if f.anchor in file_spans}
+        noqa = self._noqa(file, lines, texts)
+        results: list[Finding] = []
+        for finding in file_findings:
+            span = file_spans.get(finding.anchor)
+            message = finding.message
+            if span is None:
+                # Neither parser could place it (absurdly deep nesting): say so rather
+                # than drop the finding.
+                span = (1, 1, 1, 1)
+                message += " [position unknown: the file nests too deeply to locate it]"
+            if suppressed(finding.code, noqa.get(span[0])):
+                continue
+            if finding.places:
+                where = []
+                for place_path, place_anchor in finding.places:
+                    place_span = spans.get(place_path, {}).get(place_anchor)
+                    line = place_span[0] if place_span else 0
+                    where.append(f"{display_path(place_path)}:{line}")
+                message = message.format(*where)
+            located = Finding(file.path, *span, finding.code, message, finding.fix)
+            self._anchors[located] = finding.anchor
+            results.append(located)
         return results
 
     def anchors_of(self, path: str, findings: Iterable[Finding]) -> dict[int, Fix]:

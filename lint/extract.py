@@ -1271,10 +1271,12 @@ def extract(module_tree: cst.Module, module: str, is_package: bool, line_count: 
         sys.setrecursionlimit(_DEEP_RECURSION)
     try:
         extractor.walk(module_tree)
+        # Resolution follows chains of names as deep as the code makes them
+        # (``a1 = a0``, ``a2 = a1``, ... in generated code).
+        return extractor.finish(line_count)
     finally:
         if limit < _DEEP_RECURSION:
             sys.setrecursionlimit(limit)
-    return extractor.finish(line_count)
 
 
 __all__ = ["Extractor", "extract"]

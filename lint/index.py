@@ -18,6 +18,8 @@ from concurrency_lint.catalogue import Blocking
 from concurrency_lint.facts import ITERATED, CallFact, ClassFacts, FileFacts, FunctionFacts
 
 _MAX_ALIAS_HOPS = 16
+#: A longer chain is shown with its middle left out.
+_SHOWN_STEPS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +57,11 @@ class BlockingChain:
 
     def describe(self, where: str) -> str:
         """``backoff -> time.sleep at shop/helpers.py:6`` (``where`` is the location)."""
-        names = [step.name for step in self.steps]
-        return " -> ".join([*names, catalogue.public_name(self.leaf)]) + f" at {where}"
+        names = [*(step.name for step in self.steps), catalogue.public_name(self.leaf)]
+        if len(names) > _SHOWN_STEPS:
+            half = _SHOWN_STEPS // 2
+            names = [*names[:half], f"({len(names) - 2 * half} more)", *names[-half:]]
+        return " -> ".join(names) + f" at {where}"
 
 
 class ProjectIndex:
@@ -218,33 +223,65 @@ class ProjectIndex:
             return None
         return self._chain_of(located)
 
-    def _chain_of(self, located: Located) -> BlockingChain | None:
-        qualname = located.function.qualname
-        if qualname in self._chains:
-            return self._chains[qualname]
-        self._chains[qualname] = None  # in progress: cycles end here
-        function = located.function
-        if function.is_async or function.is_generator or function.opaque:
+    def _chain_of(self, start: Located) -> BlockingChain | None:
+        """Depth first through the sync callees, with an explicit stack: a helper chain of
+        thousands of functions (generated code) must not exhaust Python's recursion limit.
+
+        A function being examined counts as not blocking for the functions it calls (this
+        ends cycles); the shortest chain found among a function's calls is its answer.
+        """
+        first = start.function.qualname
+        if first in self._chains:
+            return self._chains[first]
+        if not self._open(start):
             return None
-        best: BlockingChain | None = None
-        calls = located.file.calls
-        for index in function.calls:
-            call = calls[index]
-            if call.target is None:
+        stack = [_ChainFrame(start)]
+        returned: BlockingChain | None = None
+        while stack:
+            frame = stack[-1]
+            if frame.waiting is not None:
+                frame.consider(frame.waiting, returned)
+                frame.waiting = None
+            descended = False
+            function = frame.located.function
+            calls = frame.located.file.calls
+            while frame.position < len(function.calls):
+                call = calls[function.calls[frame.position]]
+                frame.position += 1
+                if call.target is None:
+                    continue
+                step = ChainStep(
+                    function.qualname, frame.located.file.module, frame.located.path, call
+                )
+                entry = self.blocking_entry(call.target)
+                if entry is not None and not is_nonblocking(call, entry):
+                    # A direct blocking call is as short as a chain gets.
+                    frame.best = BlockingChain((step,), entry, call.target)
+                    frame.position = len(function.calls)
+                    break
+                callee = self.function(call.target) or self.constructor(call.target)
+                if callee is None or callee.function.qualname == function.qualname:
+                    continue
+                name = callee.function.qualname
+                if name in self._chains:
+                    frame.consider(step, self._chains[name])
+                elif self._open(callee):
+                    frame.waiting = step
+                    stack.append(_ChainFrame(callee))
+                    descended = True
+                    break
+            if descended:
                 continue
-            step = ChainStep(qualname, located.file.module, located.path, call)
-            entry = self.blocking_entry(call.target)
-            if entry is not None and not is_nonblocking(call, entry):
-                best = BlockingChain((step,), entry, call.target)
-                break  # a direct blocking call is as short as a chain gets
-            callee = self.function(call.target) or self.constructor(call.target)
-            if callee is None or callee.function.qualname == qualname:
-                continue
-            sub = self._chain_of(callee)
-            if sub is not None and (best is None or len(sub.steps) + 1 < len(best.steps)):
-                best = BlockingChain((step, *sub.steps), sub.entry, sub.leaf)
-        self._chains[qualname] = best
-        return best
+            self._chains[function.qualname] = returned = frame.best
+            stack.pop()
+        return self._chains[first]
+
+    def _open(self, located: Located) -> bool:
+        """Mark a function as being examined; False when it cannot block the caller (an
+        ``async def``, a generator or an opaque function)."""
+        self._chains[located.function.qualname] = None
+        function = located.function
+        return not (function.is_async or function.is_generator or function.opaque)
 
     def is_cpu_bound(self, located: Located) -> bool:
         """Whether a function is pure-Python computation: loops doing arithmetic, nothing else.
@@ -260,22 +297,23 @@ class ProjectIndex:
 
     def _computes(self, located: Located, seen: set[str]) -> bool:
         """Loops or recursion doing arithmetic, here or in a project function it calls."""
-        function = located.function
-        if function.has_arithmetic and (function.has_loop or self._recursive(located)):
-            return True
-        seen.add(function.qualname)
-        calls = located.file.calls
-        for index in function.calls:
-            target = calls[index].target
-            if target is None:
+        pending = [located]
+        while pending:
+            current = pending.pop()
+            function = current.function
+            if function.qualname in seen:
                 continue
-            callee = self.function(target)
-            if (
-                callee is not None
-                and callee.function.qualname not in seen
-                and self._computes(callee, seen)
-            ):
+            if function.has_arithmetic and (function.has_loop or self._recursive(current)):
                 return True
+            seen.add(function.qualname)
+            calls = current.file.calls
+            for index in reversed(function.calls):
+                target = calls[index].target
+                if target is None:
+                    continue
+                callee = self.function(target)
+                if callee is not None and callee.function.qualname not in seen:
+                    pending.append(callee)
         return False
 
     def _recursive(self, located: Located) -> bool:
@@ -283,36 +321,88 @@ class ProjectIndex:
         calls = located.file.calls
         return any(calls[index].target == own for index in located.function.calls)
 
-    def _is_pure(self, located: Located) -> bool:
-        function = located.function
-        qualname = function.qualname
-        if qualname in self._pure:
-            return self._pure[qualname]
-        self._pure[qualname] = True  # in progress: recursion is pure if the rest is
-        pure = not (
-            function.is_async
-            or function.is_generator
-            or function.has_side_effects
-            or function.opaque
-        )
-        if pure:
-            calls = located.file.calls
-            for index in function.calls:
-                call = calls[index]
+    def _is_pure(self, start: Located) -> bool:
+        """Whether a function and everything it calls is pure computation; depth first with
+        an explicit stack (a function being examined counts as pure for its callees, so
+        recursion is pure when the rest is)."""
+        first = start.function.qualname
+        if first in self._pure:
+            return self._pure[first]
+        stack = [_PureFrame(start, self._pure_itself(start))]
+        returned = True
+        while stack:
+            frame = stack[-1]
+            if frame.waiting:
+                frame.waiting = False
+                frame.pure = returned
+            function = frame.located.function
+            calls = frame.located.file.calls
+            descended = False
+            while frame.pure and frame.position < len(function.calls):
+                call = calls[function.calls[frame.position]]
+                frame.position += 1
                 if call.is_with:
-                    pure = False
+                    frame.pure = False
                     break
-                if call.target == qualname:
+                if call.target == function.qualname:
                     continue
                 method = call.spelling.rpartition(".")[2] if "." in call.spelling else ""
                 if catalogue.is_pure_call(call.target, method):
                     continue
                 callee = self.function(call.target) if call.target else None
-                if callee is None or not self._is_pure(callee):
-                    pure = False
+                if callee is None:
+                    frame.pure = False
                     break
-        self._pure[qualname] = pure
-        return pure
+                name = callee.function.qualname
+                if name in self._pure:
+                    frame.pure = self._pure[name]
+                    continue
+                frame.waiting = True
+                stack.append(_PureFrame(callee, self._pure_itself(callee)))
+                descended = True
+                break
+            if descended:
+                continue
+            self._pure[function.qualname] = returned = frame.pure
+            stack.pop()
+        return self._pure[first]
+
+    def _pure_itself(self, located: Located) -> bool:
+        """Whether the function's own body may be pure (before looking at its calls); marks
+        it as being examined."""
+        function = located.function
+        self._pure[function.qualname] = True
+        return not (
+            function.is_async
+            or function.is_generator
+            or function.has_side_effects
+            or function.opaque
+        )
+
+
+@dataclass(slots=True)
+class _ChainFrame:
+    """A function whose calls ``_chain_of`` is going through."""
+
+    located: Located
+    position: int = 0
+    best: BlockingChain | None = None
+    #: The step into the callee being examined, whose answer comes back next.
+    waiting: ChainStep | None = None
+
+    def consider(self, step: ChainStep, sub: BlockingChain | None) -> None:
+        if sub is not None and (self.best is None or len(sub.steps) + 1 < len(self.best.steps)):
+            self.best = BlockingChain((step, *sub.steps), sub.entry, sub.leaf)
+
+
+@dataclass(slots=True)
+class _PureFrame:
+    """A function whose calls ``_is_pure`` is going through."""
+
+    located: Located
+    pure: bool
+    position: int = 0
+    waiting: bool = False
 
 
 def is_nonblocking(call: CallFact, entry: Blocking) -> bool:

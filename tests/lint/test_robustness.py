@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Collection
 from pathlib import Path
 
 import libcst as cst
@@ -11,6 +12,8 @@ import pytest
 
 from concurrency_lint import Settings, engine, lint_paths, lint_source, walk
 from concurrency_lint.extract import extract
+from concurrency_lint.facts import FileFacts
+from concurrency_lint.index import ProjectIndex
 
 PACKAGES = ("anyio", "h11", "httpx", "attr", "pluggy")
 
@@ -101,3 +104,63 @@ def test_calls_in_f_string_format_specs_are_seen_whatever_comes_first() -> None:
         "    time.sleep(2)\n"
     )
     assert [(f.line, f.code) for f in lint_source(source)] == [(5, "CC101"), (6, "CC101")]
+
+
+def _helper_chain(length: int) -> str:
+    helpers = "".join(f"def f{i}():\n    f{i + 1}()\n" for i in range(length))
+    end = f"def f{length}():\n    time.sleep(1)\nasync def main():\n    f0()\n"
+    return f"import time\n{helpers}{end}"
+
+
+def test_a_sync_helper_chain_of_thousands_of_functions_is_followed() -> None:
+    [finding] = lint_source(_helper_chain(2000))
+    assert (finding.code, finding.line) == ("CC101", 4005)
+    # The chain is named with its middle left out.
+    assert "(f0 -> f1 -> f2 -> f3 -> (1994 more) -> f1998 -> f1999 -> f2000 -> time.sleep at" in (
+        finding.message
+    )
+
+
+def test_long_chains_of_pure_helpers_and_of_aliases_resolve() -> None:
+    pure = "".join(f"def g{i}(n):\n    return g{i - 1}(n)\n" for i in range(1, 3000))
+    source = (
+        "import asyncio\ndef g0(n):\n    t = 0\n    for i in range(n):\n        t += i * i\n"
+        f"    return t\n{pure}async def f():\n    await asyncio.to_thread(g2999, 5)\n"
+    )
+    assert [f.code for f in lint_source(source)] == ["CC302"]
+    aliases = "".join(f"a{i} = a{i - 1}\n" for i in range(1, 3000))
+    source = f"import time\na0 = time\n{aliases}async def f():\n    a2999.sleep(1)\n"
+    assert [f.code for f in lint_source(source)] == ["CC101"]
+
+
+def test_an_internal_error_in_one_file_is_that_files_cc000_and_the_others_are_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "checked.py").write_text("def boom(): ...\nasync def f():\n    boom()\n")
+    (tmp_path / "located.py").write_text("import time\nasync def g():\n    time.sleep(2)\n")
+    (tmp_path / "fine.py").write_text("import time\nasync def h():\n    time.sleep(1)\n")
+    blocking_chain = ProjectIndex.blocking_chain
+    locate = engine.locate
+
+    def failing_chain(self: ProjectIndex, target: str) -> object:
+        if target.endswith(".boom"):
+            raise RuntimeError("unforeseen")
+        return blocking_chain(self, target)
+
+    def failing_locate(text: str, facts: FileFacts, anchors: Collection[int]) -> object:
+        if "time.sleep(2)" in text:
+            raise RecursionError("too deep")
+        return locate(text, facts, anchors)
+
+    monkeypatch.setattr(ProjectIndex, "blocking_chain", failing_chain)
+    monkeypatch.setattr(engine, "locate", failing_locate)
+    monkeypatch.delenv("CONCURRENCY_LINT_DEBUG", raising=False)
+    result = lint_paths([str(tmp_path)], Settings(root=tmp_path), jobs=1)
+    found = {(Path(f.path).name, f.code): f.message for f in result.findings}
+    assert set(found) == {("checked.py", "CC000"), ("located.py", "CC000"), ("fine.py", "CC101")}
+    assert found["checked.py", "CC000"].startswith(
+        "internal error while checking this file (RuntimeError: unforeseen); please report it"
+    )
+    assert found["located.py", "CC000"].startswith(
+        "internal error while locating the findings of this file (RecursionError: too deep)"
+    )
