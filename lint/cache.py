@@ -32,7 +32,7 @@ from concurrency_lint.facts import (
 )
 
 #: Bump when the facts, the extractor or the catalogue change what a cached entry means.
-FORMAT = 5
+FORMAT = 6
 
 Span = tuple[int, int, int, int]  # line, column, end line, end column (1-based)
 

@@ -183,10 +183,15 @@ def _identifier(name: str) -> str:
     return name.replace("-", "_").replace(".", "_") or "_"
 
 
+def module_candidates(root: str, module: str) -> tuple[str, str]:
+    """The files that would be ``module`` under an import root: a module or a package."""
+    base = os.path.join(root, *module.split("."))
+    return base + ".py", os.path.join(base, "__init__.py")
+
+
 def module_file(root: str, module: str) -> str | None:
     """The file of ``module`` under an import root, if there is one."""
-    base = os.path.join(root, *module.split("."))
-    for candidate in (base + ".py", os.path.join(base, "__init__.py")):
+    for candidate in module_candidates(root, module):
         if os.path.isfile(candidate):
             return candidate
     return None

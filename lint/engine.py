@@ -29,7 +29,13 @@ from concurrency_lint.analyse import analyse_job, analyse_source, decode_source,
 from concurrency_lint.cache import Cache, Entry, Span, content_key
 from concurrency_lint.catalogue import Blocking, Offload
 from concurrency_lint.config import ConfigError, Settings
-from concurrency_lint.discover import Excluder, ModuleNamer, module_file, python_files
+from concurrency_lint.discover import (
+    Excluder,
+    ModuleNamer,
+    module_candidates,
+    module_file,
+    python_files,
+)
 from concurrency_lint.facts import DROPPED, STORED, FileFacts
 from concurrency_lint.index import ProjectIndex
 from concurrency_lint.locate import locate, noqa_comments, suppressed
@@ -148,6 +154,11 @@ class Linter:
         self.texts: dict[str, str] = {}
         self._taken_modules: dict[str, str] = {}
         self._anchors: dict[Finding, int] = {}
+        #: What following imports looked for and did not find, so that a replay notices
+        #: when it appears: files (``shop/later.py``) and, per import root, top-level
+        #: names (``later``) that were not there.
+        self._absent_files: set[str] = set()
+        self._absent_names: dict[str, set[str]] = {}
         #: Unexpected errors while checking or locating a file: reported as its CC000.
         self._internal_errors: dict[str, str] = {}
         #: Following imports failed: the findings must not be replayed.
@@ -219,11 +230,17 @@ class Linter:
 
     def _replay(self, signature: str, file_count: int) -> bool:
         """Reuse the findings of an identical earlier run, if the modules it followed are
-        unchanged too: no facts to decode, no rules to run."""
+        unchanged too and the ones it looked for in vain still do not exist: no facts to
+        decode, no rules to run."""
         stored = self.cache.get_run(signature)
         if stored is None:
             return False
-        followed, findings = stored
+        try:
+            followed, (absent_files, absent_names), findings = stored
+        except (TypeError, ValueError):
+            return False  # stored by another version
+        if not self._still_absent(absent_files, absent_names):
+            return False
         for absolute, module, is_package, key in followed:
             try:
                 with open(absolute, "rb") as handle:
@@ -240,6 +257,21 @@ class Linter:
             self.result.findings.append(finding)
         self.result.files = self.result.cached = file_count
         self.result.followed = len(followed)
+        return True
+
+    @staticmethod
+    def _still_absent(files: Sequence[str], names: Sequence[tuple[str, Sequence[str]]]) -> bool:
+        """Whether the modules an earlier run looked for in vain are still missing."""
+        if any(os.path.exists(path) for path in files):
+            return False
+        for root, missing in names:
+            try:
+                listing = os.listdir(root)
+            except OSError:
+                return False
+            present = {name[:-3] if name.endswith(".py") else name for name in listing}
+            if not present.isdisjoint(missing):
+                return False
         return True
 
     def _remember(self, signature: str) -> None:
@@ -274,7 +306,11 @@ class Linter:
             )
             for f in self.result.findings
         )  # fmt: skip
-        self.cache.put_run(signature, (followed, findings))
+        absent = (
+            tuple(sorted(self._absent_files)),
+            tuple((root, tuple(sorted(names))) for root, names in self._absent_names.items()),
+        )
+        self.cache.put_run(signature, (followed, absent, findings))
 
     # -- facts ------------------------------------------------------------------------------
 
@@ -386,8 +422,15 @@ class Linter:
             if file.entry is None:
                 continue
             for call in file.entry.facts.calls:
-                if call.target is None or call.target.partition(".")[0] not in project_names:
-                    continue  # the standard library, builtins, other distributions
+                if call.target is None:
+                    continue
+                top = call.target.partition(".")[0]
+                if top not in project_names:
+                    # The standard library, builtins, other distributions; or a project
+                    # module that does not exist yet.
+                    for names in self._absent_names.values():
+                        names.add(top)
+                    continue
                 if call.in_async and call.usage != "awaited":
                     queue.append((True, call.target))
                 elif call.usage in (DROPPED, STORED):
@@ -443,6 +486,8 @@ class Linter:
         the top-level names the project's modules can have."""
         roots = {file.root for file in self.files.values()}
         top_names: dict[str, set[str]] = {}
+        absent_names = self._absent_names
+        absent_files = self._absent_files
         for root in roots:
             if os.path.basename(root) in ("site-packages", "dist-packages"):
                 # Linting an installed package: its own modules, not its neighbours'.
@@ -452,6 +497,7 @@ class Linter:
                     if file.root == root and file.entry is not None
                 }
                 continue
+            absent_names.setdefault(root, set())
             try:
                 top_names[root] = {
                     name[:-3] if name.endswith(".py") else name for name in os.listdir(root)
@@ -473,6 +519,9 @@ class Linter:
                     found = module_file(root, module)
                     if found:
                         break
+                    absent_files.update(module_candidates(root, module))
+                elif root in absent_names:
+                    absent_names[root].add(top)
             module_paths[module] = found
             return found
 

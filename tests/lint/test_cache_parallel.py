@@ -127,3 +127,36 @@ def test_an_unparsable_file_survives_the_replay(tmp_path: Path) -> None:
     assert warm.files == {}
     assert [f.code for f in warm.result.findings] == [f.code for f in cold.result.findings]
     assert [f.code for f in warm.result.findings] == ["CC000", "CC101"]
+
+
+@pytest.mark.parametrize(
+    ("module", "imported"),
+    [
+        ("shop/later.py", "shop.later"),
+        ("later.py", "later"),
+        ("shop/later/__init__.py", "shop.later"),
+    ],
+)
+def test_a_module_that_appears_after_a_run_that_looked_for_it_is_noticed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, module: str, imported: str
+) -> None:
+    root = tmp_path / "project"
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "__init__.py").write_text("")
+    (root / "shop" / "api.py").write_text(
+        f"from {imported} import go\n\nasync def main():\n    go()\n"
+    )
+    monkeypatch.chdir(root)
+    cache = tmp_path / "cache"
+
+    def lint_api() -> Linter:
+        linter = Linter(Settings(root=root), cache_dir=cache)
+        linter.run(["shop/api.py"])
+        return linter
+
+    assert lint_api().result.findings == []
+    assert lint_api().files == {}  # replayed while nothing changed
+    (root / module).parent.mkdir(parents=True, exist_ok=True)
+    (root / module).write_text("async def go(): ...\n")
+    rerun = lint_api()
+    assert [(f.line, f.code) for f in rerun.result.findings] == [(4, "CC201")]
