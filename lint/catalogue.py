@@ -149,14 +149,26 @@ _add(
         "subprocess.check_output",
         "subprocess.getoutput",
         "subprocess.getstatusoutput",
-        "subprocess.Popen",
-        "subprocess.Popen.wait",
-        "subprocess.Popen.communicate",
         "os.system",
         "os.popen",
         *(f"os.spawn{suffix}" for suffix in ("l", "le", "lp", "lpe", "v", "ve", "vp", "vpe")),
     ],
     "runs a subprocess and waits for it",
+    _SUBPROCESS_FIX,
+)
+# Popen does not wait for the child, but starting it (fork or spawn, then exec, and
+# reading whether exec succeeded) runs on the calling thread, and copying the page tables of
+# a big parent takes milliseconds; wait() and communicate() then wait for the child to exit.
+_add(
+    "CC102",
+    ["subprocess.Popen"],
+    "starts a child process (fork and exec)",
+    _SUBPROCESS_FIX,
+)
+_add(
+    "CC102",
+    ["subprocess.Popen.wait", "subprocess.Popen.communicate"],
+    "waits for a child process",
     _SUBPROCESS_FIX,
 )
 _add(

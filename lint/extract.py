@@ -261,6 +261,8 @@ class Extractor:
         self._function_nodes: dict[int, FunctionFacts] = {}
         self._resolving: set[tuple[int, str]] = set()
         self._calls_by_node: dict[int, CallFact] = {}
+        #: Inner call node -> the call of a method on its result, waiting for its anchor.
+        self._method_of: dict[int, CallFact] = {}
         self._lambda_names: dict[int, str] = {}
         self._lambda_count = 0
         self._async_with_items: set[int] = set()
@@ -715,6 +717,9 @@ class Extractor:
     def visit_Call(self, node: cst.Call) -> None:
         anchor = self._anchor
         self._anchor += 1
+        outer = self._method_of.pop(id(node), None)
+        if outer is not None:
+            outer.receiver = anchor
         usage, var = self._usage.pop(id(node), (OTHER, None))
         callee, spelling = self._callee(node.func)
         consumes = spelling in _CONSUMERS
@@ -736,6 +741,11 @@ class Extractor:
         receiver, _, tail = spelling.rpartition(".")
         if receiver and receiver in frame.fresh:
             fact.fresh_receiver = True
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            # ``open(p).read()``, ``threading.Lock().acquire()``: a method of a new object.
+            fact.fresh_receiver = True
+            self._method_of[id(func.value)] = fact
         if tail in _HINTED_CALLEES:
             fact.hints = _hints(node.args)
         if usage == STORED:

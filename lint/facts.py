@@ -79,6 +79,9 @@ class CallFact:
     #: For the few callees whose blocking depends on their arguments (``getaddrinfo``):
     #: the identifiers and short string literals among the arguments.
     hints: tuple[str, ...] = ()
+    #: The anchor of the call whose result this one is a method of: ``open(p)`` for
+    #: ``open(p).read()``; -1 when the receiver is not a call.
+    receiver: int = -1
 
 
 @dataclass(slots=True)

@@ -84,19 +84,29 @@ class RuleContext:
         """Every blocking call in async code, computed once for all CC1xx rules."""
         index = self.index
         found: list[BlockingCall] = []
+        codes: dict[int, str] = {}
         for call in self.async_calls:
             assert call.target is not None
             entry = index.blocking_entry(call.target)
             if entry is not None:
                 if not is_nonblocking(call, entry):
                     found.append(BlockingCall(call, entry))
+                    codes[call.anchor] = entry.code
                 continue
             if call.is_with or call.usage == "awaited":
                 continue
             chain = index.blocking_chain(call.target)
             if chain is not None:
                 found.append(BlockingCall(call, chain.entry, chain))
-        return found
+                codes[call.anchor] = chain.entry.code
+        # One finding per rule per expression: ``Popen(args).wait()`` is reported for the
+        # wait, which includes making the process.
+        covered = {
+            blocking.call.receiver
+            for blocking in found
+            if codes.get(blocking.call.receiver) == blocking.entry.code
+        }
+        return [blocking for blocking in found if blocking.call.anchor not in covered]
 
 
 class Rule:

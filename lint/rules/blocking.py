@@ -150,10 +150,13 @@ async def fetch_with_retry(attempt):
 class BlockingSubprocess(BlockingCallRule):
     """Subprocess run and waited for in async code.
 
-    ``subprocess.run``, ``check_output``, ``Popen`` and ``os.system``, ``os.popen``,
-    ``os.wait*`` and ``os.spawn*`` wait for the child process with the event loop's thread.
-    Use the framework's subprocess support: ``asyncio.create_subprocess_exec``,
-    ``trio.run_process`` or ``anyio.run_process``.
+    ``subprocess.run``, ``check_output``, ``os.system``, ``os.popen``, ``os.wait*`` and
+    ``os.spawn*`` wait for the child process with the event loop's thread, and so do
+    ``Popen.wait()`` and ``Popen.communicate()``. ``subprocess.Popen`` itself does not wait
+    for the child, but it starts it on the event loop's thread (fork and exec, which take
+    milliseconds in a big process), so it is reported too, once per expression:
+    ``Popen(args).wait()`` is one finding. Use the framework's subprocess support:
+    ``asyncio.create_subprocess_exec``, ``trio.run_process`` or ``anyio.run_process``.
     """
 
     code = "CC102"
@@ -196,12 +199,12 @@ class BlockingFileIO(BlockingCallRule):
     string functions like ``os.path.join``) and ``shutil`` wait for the disk with the event
     loop's thread; on a network file system or a busy disk that takes milliseconds to
     seconds. Reads and writes on a file opened elsewhere (in ``__init__``, at module level)
-    are reported too; a file opened in the same function is reported once, where it is
-    opened. Generators (``os.walk``, ``Path.glob``,
-    ``Path.iterdir``) are reported where async code iterates them, not where one is made
-    to be iterated in a worker thread. Use ``trio.Path`` / ``trio.open_file``,
-    ``anyio.Path`` / ``anyio.open_file``, or, with asyncio, ``asyncio.to_thread`` around the
-    file work.
+    are reported too; a file opened in the same function or expression
+    (``open(path).read()``) is reported once, where it is opened. Generators
+    (``os.walk``, ``Path.glob``, ``Path.iterdir``) are reported where async code iterates
+    them, not where one is made to be iterated in a worker thread. Use ``trio.Path`` /
+    ``trio.open_file``, ``anyio.Path`` / ``anyio.open_file``, or, with asyncio,
+    ``asyncio.to_thread`` around the file work.
     """
 
     code = "CC103"

@@ -471,3 +471,36 @@ def run():
     fetch()
 """
     assert lines_and_codes(lint_source(source)) == [(17, "CC201"), (18, "CC201")]
+
+
+def test_a_method_called_on_a_blocking_call_is_one_finding_per_expression() -> None:
+    source = """
+import subprocess as sp
+import sqlite3
+import threading
+
+async def handler(path):
+    data = open(path).read()
+    sp.Popen(["make"]).wait()
+    sqlite3.connect("app.db").execute("SELECT 1")
+    threading.Lock().acquire()
+    return data
+"""
+    findings = lint_source(source)
+    assert [(f.line, f.column, f.code) for f in findings] == [
+        (7, 12, "CC103"),
+        (8, 5, "CC102"),
+        (9, 5, "CC106"),
+    ]
+    assert findings[0].message.startswith("`open()` blocks the event loop while it opens a file")
+    assert findings[1].message.startswith(
+        "`sp.Popen().wait()` (subprocess.Popen.wait) blocks the event loop while it waits for a "
+        "child process"
+    )
+
+
+def test_popen_is_said_to_start_the_child_not_to_wait_for_it() -> None:
+    [finding] = lint_source("import subprocess\nasync def f():\n    subprocess.Popen(['ls'])\n")
+    assert finding.code == "CC102"
+    assert "while it starts a child process (fork and exec)" in finding.message
+    assert "wait" not in finding.message.partition("; use")[0]
