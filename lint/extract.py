@@ -29,6 +29,7 @@ from concurrency_lint.facts import (
     OTHER,
     RETURNED,
     STORED,
+    SUPER,
     ArgRef,
     CallFact,
     ClassFacts,
@@ -1130,6 +1131,8 @@ class Extractor:
     def _call_result(self, fact: CallFact) -> str | tuple[str, ...] | None:
         target = fact.target
         assert target is not None
+        if target == "builtins.super":
+            return self._super_type(fact)
         if target == "queue.Queue" and (
             fact.argc == 0 or fact.literals.get("0") == 0 or fact.literals.get("maxsize") == 0
         ):
@@ -1147,6 +1150,20 @@ class Extractor:
             # An external CapWords name called: a class, so the value is an instance.
             return target
         return None
+
+    def _super_type(self, fact: CallFact) -> str | None:
+        """``super()`` in a method of ``C`` (or ``super(C, self)``): the pseudo-type
+        ``C.<super>``, whose methods the project index looks up in the bases of ``C``."""
+        if fact.argc == 0:
+            class_name = fact.owner.rpartition(".")[0]
+        else:
+            first = fact.refs.get("0")
+            if fact.argc != 2 or first is None or first.kind != "name":
+                return None
+            class_name = first.target
+        if class_name not in self.facts.classes:
+            return None
+        return f"{class_name}.{SUPER}"
 
     def _annotation_type(
         self, scope: _Scope, node: cst.BaseExpression

@@ -23,6 +23,10 @@ ARGUMENT = "argument"
 ITERATED = "iterated"  # looped over by ``for``, a comprehension, or ``list()`` and friends
 OTHER = "other"
 
+#: The last part of the pseudo-type of ``super()`` in a method of a class ``C``:
+#: ``shop.C.<super>.save`` names ``save`` as found in the bases of ``C``.
+SUPER = "<super>"
+
 #: A literal argument value kept for the few checks that depend on one
 #: (``lock.acquire(blocking=False)`` does not block).
 Literal = bool | int | float | str | None

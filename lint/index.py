@@ -4,8 +4,8 @@ Built from the facts of every file under the linted roots, the index answers the
 a single file cannot: is ``insert`` (imported from ``shop.db``) a coroutine function, does
 ``backoff`` (a sync helper two modules away) end up calling ``time.sleep``, is the function
 handed to ``asyncio.to_thread`` pure computation. Re-exports (``from .db import insert`` in
-a package ``__init__``) and inherited methods resolve. Every recursive question terminates
-on cycles, and every answer is computed at most once per run.
+a package ``__init__``), inherited methods and ``super().method()`` resolve. Every
+recursive question terminates on cycles, and every answer is computed at most once per run.
 """
 
 from __future__ import annotations
@@ -15,7 +15,14 @@ from dataclasses import dataclass
 
 from concurrency_lint import catalogue
 from concurrency_lint.catalogue import Blocking
-from concurrency_lint.facts import ITERATED, CallFact, ClassFacts, FileFacts, FunctionFacts
+from concurrency_lint.facts import (
+    ITERATED,
+    SUPER,
+    CallFact,
+    ClassFacts,
+    FileFacts,
+    FunctionFacts,
+)
 
 _MAX_ALIAS_HOPS = 16
 #: A longer chain is shown with its middle left out.
@@ -134,6 +141,9 @@ class ProjectIndex:
             return None
         if owner in self.classes:
             return self._method(owner, member, set())
+        class_name, _, last = owner.rpartition(".")
+        if last == SUPER:
+            return self._super_method(class_name, member)
         module = self.modules.get(owner)
         if module is not None:
             facts = module[1]
@@ -166,6 +176,22 @@ class ProjectIndex:
         for base in facts.bases:
             base = self.resolve(base)
             found = self._method(base, member, seen)
+            if found is not None:
+                return found
+        return None
+
+    def _super_method(self, class_name: str, member: str) -> str | None:
+        """``super().member`` in a method of ``class_name``: the first definition in its
+        bases, in order; a base outside the project gives its own qualified name
+        (``threading.Thread.join``)."""
+        facts = self.classes.get(class_name)
+        if facts is None:
+            return None
+        for base in facts.bases:
+            base = self.resolve(base)
+            if base not in self.classes:
+                return catalogue.canonical(f"{base}.{member}")
+            found = self._method(base, member, set())
             if found is not None:
                 return found
         return None
@@ -206,6 +232,8 @@ class ProjectIndex:
 
     def blocking_entry(self, target: str) -> Blocking | None:
         """The catalogue (or configuration) entry of a directly blocking callee."""
+        if SUPER in target:
+            target = self.resolve(target)  # ``super().join()`` in a Thread subclass
         entry = self.extra_blocking.get(target)
         if entry is not None:
             return entry

@@ -504,3 +504,48 @@ def test_popen_is_said_to_start_the_child_not_to_wait_for_it() -> None:
     assert finding.code == "CC102"
     assert "while it starts a child process (fork and exec)" in finding.message
     assert "wait" not in finding.message.partition("; use")[0]
+
+
+def test_super_calls_resolve_through_the_bases_of_the_class() -> None:
+    source = """
+import threading
+import time
+
+class Base:
+    async def save(self): ...
+
+    def slow(self):
+        time.sleep(1)
+
+class Child(Base):
+    async def save(self):
+        super().save()
+        super(Child, self).save()
+
+    async def go(self):
+        super().slow()
+
+class Worker(threading.Thread):
+    async def stop(self):
+        super().join()
+
+class Plain:
+    async def save(self):
+        super().save()
+"""
+    findings = lint_source(source)
+    assert lines_and_codes(findings) == [(13, "CC201"), (14, "CC201"), (17, "CC101"), (21, "CC107")]
+    assert "(Base.slow -> time.sleep at" in findings[2].message
+
+
+def test_super_calls_resolve_across_modules(tmp_path: Path) -> None:
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "base.py").write_text("class Base:\n    async def save(self): ...\n")
+    (package / "child.py").write_text(
+        "from shop.base import Base\n\nclass Child(Base):\n"
+        "    async def save(self):\n        super().save()\n"
+    )
+    result = lint_paths([str(package / "child.py")], Settings(root=tmp_path))
+    assert [(f.line, f.code) for f in result.findings] == [(5, "CC201")]
