@@ -1,8 +1,10 @@
-"""The user's handler as the servers see it: its kind, how to call it, what it went wrong.
+"""The user's handler as the servers see it: its kind, how to call it, what went wrong.
 
 Every model shares one :class:`App`: it knows whether the handler is ``def`` or ``async def``,
 turns what the handler returns into a :class:`Response`, and turns an exception into a 500
-response while keeping the traceback, so the fixture can fail the test with it.
+response while keeping the traceback, so the fixture can fail the test with it. A failure of
+the server's own connection code is recorded the same way (that connection is closed, the
+server goes on).
 """
 
 from __future__ import annotations
@@ -48,12 +50,15 @@ class HandlerError:
     """An exception raised by the handler while serving ``request``."""
 
     request: str
-    """The request line, such as ``GET /items?id=3``."""
+    """The request line, such as ``GET /items?id=3`` (empty if none was read)."""
     traceback: str
     """The formatted traceback."""
+    summary: str = ""
+    """What failed, when it was not the handler call itself."""
 
     def format(self) -> str:
-        return f"handler raised while serving {self.request}:\n{self.traceback.rstrip()}"
+        summary = self.summary or f"handler raised while serving {self.request}"
+        return f"{summary}:\n{self.traceback.rstrip()}"
 
 
 def handler_kind(handler: Callable[..., Any]) -> HandlerKind:
@@ -138,13 +143,23 @@ class App:
 
     def failure(self, request: Request, error: BaseException | str) -> Response:
         """Record a handler failure and return the 500 response to send."""
-        text = (
-            error
-            if isinstance(error, str)
-            else "".join(traceback.format_exception(type(error), error, error.__traceback__))
-        )
+        text = error if isinstance(error, str) else _format(error)
         self.record_error(HandlerError(f"{request.method} {request.target}", text))
         return Response("Internal Server Error\n", status=500)
+
+    def connection_failure(self, error: Exception, model: str) -> None:
+        """Record an exception that escaped a connection of the ``model`` server.
+
+        Only a bug in the server can get here; the caller closes that one connection.
+        """
+        self.record_error(
+            HandlerError(
+                "",
+                _format(error),
+                f"the {model} server failed on a connection and closed it (a bug in "
+                "pytest-concurrency-guard, not in the handler)",
+            )
+        )
 
     def record_error(self, error: HandlerError) -> None:
         with self._lock:
@@ -169,3 +184,7 @@ class App:
             return coerce_response(self.handler(request))
         except Exception as error:
             return self.failure(request, error)
+
+
+def _format(error: BaseException) -> str:
+    return "".join(traceback.format_exception(type(error), error, error.__traceback__))

@@ -1,9 +1,11 @@
 """HTTP/1.1 request parsing with a well-kept library: httptools (llhttp, in C) or h11.
 
 Both parsers present the same small interface to the servers: ``feed(data)`` returns the
-requests completed by ``data`` (raising :class:`BadRequest` on malformed input),
-``encode(request, response)`` returns the response bytes and whether the connection stays
-open, and ``resume()`` returns pipelined requests that became available after a response.
+requests completed by ``data``, ``encode(request, response)`` returns the response bytes and
+whether the connection stays open, and ``resume()`` returns pipelined requests that became
+available after a response. Neither raises for what a client sends:
+malformed input sets ``error`` (a :class:`BadRequest`) once the requests before it have been
+returned, so a server answers those in order, then sends the error's response and closes.
 httptools is the default: it keeps server overhead lowest (docs/benchmarks.md has the numbers);
 h11 is pure Python and is kept for comparison and for platforms without httptools wheels.
 """
@@ -39,6 +41,9 @@ class RequestParser(Protocol):
 
     interim: bytes
     """Bytes to send right away (``100 Continue``), emptied by the caller."""
+    error: BadRequest | None
+    """Set when the input turned out malformed: answer the requests returned so far, then
+    send this error's response and close the connection (feeding more changes nothing)."""
 
     def feed(self, data: bytes) -> list[Request]: ...
 
@@ -49,12 +54,12 @@ class RequestParser(Protocol):
     def close(self) -> None: ...
 
 
-class _HeadTooLarge(Exception):
-    pass
+class _Refused(Exception):
+    """Raised in a callback to stop llhttp; the parser's ``_refusal`` says why."""
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _body_too_large() -> BadRequest:
+    return BadRequest(413, "request body too large")
 
 
 class HttptoolsParser:
@@ -64,12 +69,13 @@ class HttptoolsParser:
         "_body",
         "_head_size",
         "_headers",
-        "_limit_error",
         "_max_body",
         "_max_head",
         "_parser",
         "_ready",
+        "_refusal",
         "_url",
+        "error",
         "interim",
     )
 
@@ -82,7 +88,8 @@ class HttptoolsParser:
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._head_size = 0
-        self._limit_error: BadRequest | None = None
+        self._refusal: BadRequest | None = None
+        self.error: BadRequest | None = None
         self.interim = b""
 
     # httptools callbacks (the state is reset when a message completes, not when the next
@@ -91,23 +98,23 @@ class HttptoolsParser:
         self._url += url
         self._head_size += len(url)
         if self._head_size > self._max_head:
-            self._limit_error = BadRequest(414, "request target too long")
-            raise _HeadTooLarge
+            self._refusal = BadRequest(414, "request target too long")
+            raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
         self._head_size += len(name) + len(value) + 4
         if self._head_size > self._max_head:
-            self._limit_error = BadRequest(431, "request header fields too large")
-            raise _HeadTooLarge
+            self._refusal = BadRequest(431, "request header fields too large")
+            raise _Refused
         if len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
             self.interim = _CONTINUE
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
         if sum(map(len, self._body)) > self._max_body:
-            self._limit_error = BadRequest(413, "request body too large")
-            raise _BodyTooLarge
+            self._refusal = _body_too_large()
+            raise _Refused
 
     def on_message_complete(self) -> None:
         parser = self._parser
@@ -143,16 +150,20 @@ class HttptoolsParser:
                 if data:
                     continue
             except httptools.HttpParserCallbackError as error:
-                if self._limit_error is not None:
-                    raise self._limit_error from None
-                raise BadRequest(400, f"malformed request: {error}") from None
+                self._fail(self._refusal or BadRequest(400, f"malformed request: {error}"))
             except httptools.HttpParserError as error:
-                raise BadRequest(400, f"malformed request: {error}") from None
+                self._fail(BadRequest(400, f"malformed request: {error}"))
             break
+        # Requests completed before any error are answered before it.
         ready = self._ready
         if ready:
             self._ready = []
         return ready
+
+    def _fail(self, error: BadRequest) -> None:
+        if self.error is None:
+            self.error = error
+        self.interim = b""
 
     def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
         keep_alive = request.keep_alive
@@ -176,9 +187,11 @@ class H11Parser:
         self._start: h11.Request | None = None
         self._body: list[bytes] = []
         self._body_size = 0
+        self.error: BadRequest | None = None
         self.interim = b""
 
     def _drain(self) -> list[Request]:
+        """The next complete request, if any (h11 pauses after each one until it is answered)."""
         ready: list[Request] = []
         conn = self._conn
         while True:
@@ -209,7 +222,7 @@ class H11Parser:
                 self._body.append(event.data)
                 self._body_size += len(event.data)
                 if self._body_size > self._max_body:
-                    raise BadRequest(413, "request body too large")
+                    raise _body_too_large()
             elif isinstance(event, h11.EndOfMessage):
                 start = self._start
                 assert start is not None
@@ -231,9 +244,17 @@ class H11Parser:
     def feed(self, data: bytes) -> list[Request]:
         try:
             self._conn.receive_data(data)
-        except RuntimeError as error:
-            raise BadRequest(400, f"malformed request: {error}") from None
-        return self._drain()
+            return self._drain()
+        except RuntimeError as error:  # data after the client closed its side
+            self._fail(BadRequest(400, f"malformed request: {error}"))
+        except BadRequest as error:
+            self._fail(error)
+        return []
+
+    def _fail(self, error: BadRequest) -> None:
+        if self.error is None:
+            self.error = error
+        self.interim = b""
 
     def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
         conn = self._conn
@@ -263,8 +284,11 @@ class H11Parser:
         return out, False
 
     def resume(self) -> list[Request]:
-        if self._conn.our_state is h11.IDLE:
-            return self._drain()
+        if self.error is None and self._conn.our_state is h11.IDLE:
+            try:
+                return self._drain()
+            except BadRequest as error:
+                self._fail(error)
         return []
 
     def close(self) -> None:

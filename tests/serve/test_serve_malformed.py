@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import httpx
@@ -10,7 +11,17 @@ import pytest
 from fixtures.serve import clean_io
 from pytest_concurrency.serve import MODELS
 
-MODEL_KINDS = [pytest.param(name, sorted(info.kinds)[0], id=name) for name, info in MODELS.items()]
+# Every model, with a handler kind it runs (uvloop is skipped when its extra is missing).
+MODEL_KINDS = [
+    pytest.param(
+        name,
+        sorted(info.kinds)[0],
+        id=name,
+        marks=pytest.mark.skipif(not info.available, reason=f"needs {info.requires}"),
+    )
+    for name, info in MODELS.items()
+]
+PARSERS = ["httptools", "h11"]
 
 
 def exchange(url_port: int, payload: bytes) -> bytes:
@@ -23,6 +34,11 @@ def exchange(url_port: int, payload: bytes) -> bytes:
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+
+
+def statuses(reply: bytes) -> list[int]:
+    """The status codes of the responses in ``reply``, in order (bodies here are one line)."""
+    return [int(code) for code in re.findall(rb"^HTTP/1\.1 (\d{3}) ", reply, re.MULTILINE)]
 
 
 def handler_for(kind: str):
@@ -98,3 +114,27 @@ def test_expect_100_continue_is_honoured(serve, http):
         assert sock.recv(65536).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(b"data")
         assert sock.recv(65536).endswith(b"\r\n\r\ndata")
+
+
+@pytest.mark.parametrize("http", PARSERS)
+@pytest.mark.parametrize(("model", "kind"), MODEL_KINDS)
+def test_malformed_request_after_valid_ones_gets_400_once_they_are_answered(
+    serve, model, kind, http
+):
+    server = serve(handler_for(kind), model=model, http=http)
+    reply = exchange(
+        server.port,
+        b"GET /?ms=20 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /?ms=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"BLAH\r\n\r\n",
+    )
+    assert statuses(reply) == [200, 200, 400]
+    assert reply.index(b"waited 20 ms") < reply.index(b"waited 1 ms") < reply.index(b" 400 ")
+    rejection = reply[reply.index(b"HTTP/1.1 400 ") :]
+    assert b"Connection: close" in rejection
+    assert b"malformed request" in rejection
+    assert server.stats().bad_requests == 1
+    # The server goes on: a new connection is served (trio's used to be gone by now).
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/", params={"ms": 1}).status_code == 200
+    assert server.stats().requests == 3

@@ -84,23 +84,29 @@ class _HttpProtocol(asyncio.Protocol):
         parser = self._parser
         try:
             requests = parser.feed(data)
-        except BadRequest as error:
-            self._reject(error)
-            return
-        transport = self._transport
-        assert transport is not None
-        if parser.interim:
-            transport.write(parser.interim)
-            parser.interim = b""
-        if requests:
-            pending = self._pending
-            pending.extend(requests)
-            if self._task is None:
-                self._task = self._loop.create_task(self._serve())
-                self._engine._tasks.add(self._task)
-            if len(pending) > _MAX_PIPELINED and not self._reading_paused:
-                self._reading_paused = True
-                transport.pause_reading()
+            transport = self._transport
+            assert transport is not None
+            if parser.interim:
+                transport.write(parser.interim)
+                parser.interim = b""
+            if requests:
+                pending = self._pending
+                pending.extend(requests)
+                if self._task is None:
+                    self._task = self._loop.create_task(self._serve())
+                    self._engine._tasks.add(self._task)
+                if len(pending) > _MAX_PIPELINED and not self._reading_paused:
+                    self._reading_paused = True
+                    transport.pause_reading()
+            if parser.error is not None:
+                if self._task is None:
+                    self._reject(parser.error)
+                elif not self._reading_paused:
+                    # The task answers the requests before the error, then rejects.
+                    self._reading_paused = True
+                    transport.pause_reading()
+        except Exception as bug:  # asyncio would only log it and close
+            self._fail(bug)
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -117,17 +123,21 @@ class _HttpProtocol(asyncio.Protocol):
 
     # serving ---------------------------------------------------------------------------
     def _reject(self, error: BadRequest) -> None:
-        engine = self._engine
-        engine._bad_requests += 1
+        """Send the error's response and close (every earlier request has been answered)."""
         transport = self._transport
         assert transport is not None
+        if transport.is_closing():
+            return
+        self._engine._bad_requests += 1
+        transport.write(error_response_bytes(error.status, error.message))
+        transport.close()
+
+    def _fail(self, bug: Exception) -> None:
+        """A failure of the server's own code: record it and drop this connection."""
+        engine = self._engine
+        engine.app.connection_failure(bug, engine.name)
         self._pending.clear()
-        if self._task is None:
-            transport.write(error_response_bytes(error.status, error.message))
-            transport.close()
-        else:
-            # Answer the requests already accepted first; then reject and close.
-            self._pending.append(_Rejection(error))  # type: ignore[arg-type]
+        self.abort()
 
     async def _serve(self) -> None:
         engine = self._engine
@@ -140,10 +150,6 @@ class _HttpProtocol(asyncio.Protocol):
         try:
             while pending:
                 request = pending.popleft()
-                if isinstance(request, _Rejection):
-                    transport.write(error_response_bytes(request.status, request.message))
-                    transport.close()
-                    return
                 try:
                     response = coerce_response(await call(request))
                 except Exception as error:
@@ -159,27 +165,25 @@ class _HttpProtocol(asyncio.Protocol):
                 more = parser.resume()
                 if more:
                     pending.extend(more)
-                if self._reading_paused and len(pending) < _MAX_PIPELINED // 4:
+                if (
+                    self._reading_paused
+                    and len(pending) < _MAX_PIPELINED // 4
+                    and parser.error is None
+                ):
                     self._reading_paused = False
                     transport.resume_reading()
                 if self._write_paused:
                     self._drain_waiter = self._loop.create_future()
                     await self._drain_waiter
                     self._drain_waiter = None
+            if parser.error is not None:  # after answering the requests that came before it
+                self._reject(parser.error)
+        except Exception as bug:  # a task's exception would only be logged
+            self._fail(bug)
         finally:
             if self._task is not None:
                 engine._tasks.discard(self._task)
             self._task = None
-
-
-class _Rejection:
-    """Placed in the queue of a connection whose later input was malformed."""
-
-    __slots__ = ("message", "status")
-
-    def __init__(self, error: BadRequest) -> None:
-        self.status = error.status
-        self.message = error.message
 
 
 def _remote_text(error: Exception) -> Exception | str:

@@ -45,6 +45,7 @@ class _Connection:
         "parser",
         "pending",
         "registered",
+        "rejected",
         "served",
         "sock",
     )
@@ -58,6 +59,7 @@ class _Connection:
         self.eof = False  # the client finished sending (or reading stopped)
         self.closed = False
         self.registered = True  # in the selector; only the selector thread changes this
+        self.rejected = False  # the parser's error is queued
         self.served = 0  # responses sent, counted under ``lock``
 
 
@@ -103,7 +105,11 @@ class ThreadpoolEngine(Engine):
                     elif data is _ACCEPT:
                         self._accept(selector)
                     else:
-                        self._read(selector, data)
+                        try:
+                            self._read(selector, data)
+                        except Exception as bug:  # it would end the selector thread
+                            self.app.connection_failure(bug, self.name)
+                            self._abandon(selector, data)
 
     def _accept(self, selector: selectors.BaseSelector) -> None:
         for _ in range(64):  # accept a burst, then let reads run
@@ -120,6 +126,8 @@ class ThreadpoolEngine(Engine):
             selector.register(sock, selectors.EVENT_READ, connection)
 
     def _read(self, selector: selectors.BaseSelector, connection: _Connection) -> None:
+        if not connection.registered:
+            return  # closed by _close_retired earlier in the same batch of events
         sock = connection.sock
         try:
             data = sock.recv(_RECV_SIZE)
@@ -136,17 +144,20 @@ class ThreadpoolEngine(Engine):
                 if not connection.busy:
                     self._close(connection)
                 return
-            try:
-                requests: list[Request | BadRequest] = list(connection.parser.feed(data))
-            except BadRequest as error:
+            parser = connection.parser
+            requests: list[Request | BadRequest] = list(parser.feed(data))
+            if parser.interim:
+                interim, parser.interim = parser.interim, b""
+                with contextlib.suppress(OSError):
+                    sock.send(interim)
+            if parser.error is not None:
+                # Read no more; answer what came before the error, then the error.
                 selector.unregister(sock)
                 connection.registered = False
                 connection.eof = True
-                requests = [error]
-            if connection.parser.interim:
-                interim, connection.parser.interim = connection.parser.interim, b""
-                with contextlib.suppress(OSError):
-                    sock.send(interim)
+                if not connection.rejected:
+                    connection.rejected = True
+                    requests.append(parser.error)
             if requests:
                 connection.pending.extend(requests)
                 if not connection.busy:
@@ -156,6 +167,17 @@ class ThreadpoolEngine(Engine):
             # RuntimeError: the pool is shutting down; stop() closes the rest.
             with contextlib.suppress(RuntimeError):
                 self._pool.submit(self._work, connection)
+
+    def _abandon(self, selector: selectors.BaseSelector, connection: _Connection) -> None:
+        """Stop serving ``connection`` after a failure of ours (selector thread)."""
+        with connection.lock:
+            if connection.registered:
+                selector.unregister(connection.sock)
+                connection.registered = False
+            connection.eof = True
+            connection.pending.clear()
+            if not connection.busy:
+                self._close(connection)
 
     def _close_retired(self, selector: selectors.BaseSelector) -> None:
         try:
@@ -173,6 +195,13 @@ class ThreadpoolEngine(Engine):
 
     # pool workers ----------------------------------------------------------------------
     def _work(self, connection: _Connection) -> None:
+        try:
+            self._serve_queue(connection)
+        except Exception as bug:  # the pool would keep it in a future nobody reads
+            self.app.connection_failure(bug, self.name)
+            self._retire(connection)
+
+    def _serve_queue(self, connection: _Connection) -> None:
         app = self.app
         while True:
             with connection.lock:
@@ -190,10 +219,14 @@ class ThreadpoolEngine(Engine):
                 return
             response = app.call_sync(request)
             with connection.lock:
-                out, keep_alive = connection.parser.encode(request, response)
-                more = connection.parser.resume()
+                parser = connection.parser
+                out, keep_alive = parser.encode(request, response)
+                more = parser.resume()
                 if more:
                     connection.pending.extend(more)
+                if parser.error is not None and not connection.rejected:
+                    connection.rejected = True  # found by resume(): h11 parses lazily
+                    connection.pending.append(parser.error)
                 connection.served += 1
             if not self._send(connection, out) or not keep_alive:
                 self._retire(connection)

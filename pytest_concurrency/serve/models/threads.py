@@ -19,7 +19,6 @@ from typing import Any, ClassVar
 
 from pytest_concurrency.serve._app import HandlerKind
 from pytest_concurrency.serve._http import error_response_bytes
-from pytest_concurrency.serve._parsers import BadRequest
 from pytest_concurrency.serve.models._acceptor import Acceptor
 from pytest_concurrency.serve.models._base import Engine, ServerStopError, set_nodelay
 
@@ -102,13 +101,7 @@ class ThreadsEngine(Engine):
                 data = conn.recv(_RECV_SIZE)
                 if not data:
                     return
-                try:
-                    requests = parser.feed(data)
-                except BadRequest as error:
-                    with lock:
-                        self._bad_requests += 1
-                    conn.sendall(error_response_bytes(error.status, error.message))
-                    return
+                requests = parser.feed(data)
                 if parser.interim:
                     conn.sendall(parser.interim)
                     parser.interim = b""
@@ -120,8 +113,16 @@ class ThreadsEngine(Engine):
                         if not keep_alive:
                             return
                     requests = parser.resume()
+                rejected = parser.error
+                if rejected is not None:  # after answering the requests that came before it
+                    with lock:
+                        self._bad_requests += 1
+                    conn.sendall(error_response_bytes(rejected.status, rejected.message))
+                    return
         except OSError:  # reset by the client, or shut down by stop()
             return
+        except Exception as bug:  # never let one connection's failure pass unseen
+            app.connection_failure(bug, self.name)
         finally:
             parser.close()
             with lock:

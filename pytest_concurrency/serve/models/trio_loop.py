@@ -9,7 +9,6 @@ import trio
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
 from pytest_concurrency.serve._http import error_response_bytes
-from pytest_concurrency.serve._parsers import BadRequest
 from pytest_concurrency.serve.models._base import set_nodelay
 from pytest_concurrency.serve.models._loop_thread import LoopThreadEngine
 
@@ -78,12 +77,7 @@ class TrioEngine(LoopThreadEngine):
                     return
                 if not data:
                     return
-                try:
-                    requests = parser.feed(data)
-                except BadRequest as error:
-                    self._bad_requests += 1
-                    await _send_all(sock, error_response_bytes(error.status, error.message))
-                    return
+                requests = parser.feed(data)
                 if parser.interim:
                     await _send_all(sock, parser.interim)
                     parser.interim = b""
@@ -99,8 +93,15 @@ class TrioEngine(LoopThreadEngine):
                         if not keep_alive:
                             return
                     requests = parser.resume()
+                rejected = parser.error
+                if rejected is not None:  # after answering the requests that came before it
+                    self._bad_requests += 1
+                    await _send_all(sock, error_response_bytes(rejected.status, rejected.message))
+                    return
         except OSError:  # the client went away while we answered
             return
+        except Exception as bug:  # in the nursery, it would end the whole server
+            app.connection_failure(bug, self.name)
         finally:
             self._connections_open -= 1
             self._sockets.discard(sock)
