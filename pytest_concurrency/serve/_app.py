@@ -2,9 +2,9 @@
 
 Every model shares one :class:`App`: it knows whether the handler is ``def`` or ``async def``,
 turns what the handler returns into a :class:`Response`, and turns an exception into a 500
-response while keeping the traceback, so the fixture can fail the test with it. A failure of
-the server's own connection code is recorded the same way (that connection is closed, the
-server goes on).
+response while keeping the traceback, so the fixture can fail the test with it. A response
+that cannot be encoded counts as the handler's failure too; a failure of the server's own
+connection code is recorded the same way (that connection is closed, the server goes on).
 """
 
 from __future__ import annotations
@@ -126,7 +126,9 @@ class App:
         # Imported here: the parsers (h11, httptools) are only needed once a server starts.
         from pytest_concurrency.serve._parsers import make_parser_factory
 
-        self.new_parser: ParserFactory = make_parser_factory(http, max_head, max_body)
+        self.new_parser: ParserFactory = make_parser_factory(
+            http, max_head, max_body, self.response_failure
+        )
         self._errors: list[HandlerError] = []
         self._error_count = 0
         self._lock = threading.Lock()
@@ -146,6 +148,17 @@ class App:
         text = error if isinstance(error, str) else _format(error)
         self.record_error(HandlerError(f"{request.method} {request.target}", text))
         return Response("Internal Server Error\n", status=500)
+
+    def response_failure(self, request: Request, error: Exception) -> None:
+        """Record that the handler's response to ``request`` could not be encoded."""
+        line = f"{request.method} {request.target}"
+        self.record_error(
+            HandlerError(
+                line,
+                _format(error),
+                f"the handler's response to {line} cannot be sent (the client got a 500)",
+            )
+        )
 
     def connection_failure(self, error: Exception, model: str) -> None:
         """Record an exception that escaped a connection of the ``model`` server.
@@ -175,7 +188,7 @@ class App:
 
     @property
     def error_count(self) -> int:
-        """How many requests made the handler raise."""
+        """How many requests made the handler fail (raise, or return what cannot be sent)."""
         return self._error_count
 
     def call_sync(self, request: Request) -> Response:

@@ -7,12 +7,20 @@ dictionary only when a handler asks, so serving a request that nobody inspects c
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-__all__ = ["Request", "Response", "encode_response", "error_response_bytes", "reason_phrase"]
+__all__ = [
+    "Request",
+    "Response",
+    "check_header",
+    "encode_response",
+    "error_response_bytes",
+    "reason_phrase",
+]
 
 
 class Request:
@@ -102,9 +110,11 @@ class Request:
 class Response:
     """What a handler returns: ``Response("hello")``, ``Response(b"...", status=404)``.
 
-    A ``str`` body is encoded as UTF-8. ``headers`` adds or overrides headers; the server
-    always sets ``Content-Length`` itself. Handlers may also return plain ``bytes`` or ``str``,
-    which mean ``Response(body)``.
+    A ``str`` body is encoded as UTF-8. ``headers`` adds or overrides headers (names and
+    values are ASCII text); the server always sets ``Content-Length`` itself. A response the
+    server cannot send (a header value with a line break or a non-ASCII character, a status
+    outside 200-999) counts as the handler's failure: the client gets a 500. Handlers may
+    also return plain ``bytes`` or ``str``, which mean ``Response(body)``.
     """
 
     __slots__ = ("body", "content_type", "headers", "status")
@@ -156,6 +166,28 @@ def reason_phrase(status: int) -> str:
         return "Unknown"
 
 
+# What h11 accepts in a header given as text, so both parsers refuse the same responses: a
+# token for the name; for the value, ASCII without control characters other than tab, and no
+# white space at either end.
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE = re.compile(r"(?:[!-~]+(?:[ \t]+[!-~]+)*)?")
+_SERVER_HEADERS = frozenset({"content-length", "connection", "transfer-encoding"})
+"""Headers the server writes itself; a handler's are dropped."""
+
+
+def check_header(name: object, value: object) -> None:
+    """Raise if ``name: value`` cannot be sent as an HTTP/1.1 header line."""
+    if type(name) is not str or type(value) is not str:
+        raise TypeError(f"response header names and values must be str, got {name!r}: {value!r}")
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"invalid response header name {name!r}")
+    if not _FIELD_VALUE.fullmatch(value):
+        raise ValueError(
+            f"invalid value for response header {name!r}: {value!r} (ASCII only, without "
+            "control characters or white space at either end)"
+        )
+
+
 # The status line and the headers every response carries, precomputed for common cases so
 # the hot path is one bytes formatting operation.
 _HEAD_CACHE: dict[tuple[int, str, bool], bytes] = {}
@@ -165,6 +197,10 @@ def _head(status: int, content_type: str, keep_alive: bool) -> bytes:
     key = (status, content_type, keep_alive)
     head = _HEAD_CACHE.get(key)
     if head is None:
+        # Checked once per distinct head: a cached one was valid.
+        if type(status) is not int or not 200 <= status <= 999:
+            raise ValueError(f"response status must be an int from 200 to 999, not {status!r}")
+        check_header("Content-Type", content_type)
         connection = "keep-alive" if keep_alive else "close"
         head = (
             f"HTTP/1.1 {status} {reason_phrase(status)}\r\n"
@@ -181,12 +217,12 @@ def encode_response(response: Response, keep_alive: bool, head_only: bool = Fals
     head = _head(response.status, response.content_type, keep_alive)
     body = response.body
     if response.headers:
-        extra = "".join(
-            f"{name}: {value}\r\n"
-            for name, value in response.headers.items()
-            if name.lower() not in ("content-length", "connection", "transfer-encoding")
-        ).encode("latin-1")
-        head += extra
+        lines = []
+        for name, value in response.headers.items():
+            check_header(name, value)
+            if name.lower() not in _SERVER_HEADERS:
+                lines.append(f"{name}: {value}\r\n")
+        head += "".join(lines).encode("ascii")
     if head_only:
         return b"%sContent-Length: %d\r\n\r\n" % (head, len(body))
     return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)

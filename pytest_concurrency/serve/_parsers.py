@@ -3,9 +3,11 @@
 Both parsers present the same small interface to the servers: ``feed(data)`` returns the
 requests completed by ``data``, ``encode(request, response)`` returns the response bytes and
 whether the connection stays open, and ``resume()`` returns pipelined requests that became
-available after a response. Neither raises for what a client sends:
+available after a response. Neither raises for what a client sends or a handler returns:
 malformed input sets ``error`` (a :class:`BadRequest`) once the requests before it have been
-returned, so a server answers those in order, then sends the error's response and closes.
+returned, so a server answers those in order, then sends the error's response and closes; a
+response that cannot be encoded is reported to the parser's ``on_response_error`` and replaced
+by a 500 that closes the connection.
 httptools is the default: it keeps server overhead lowest (docs/benchmarks.md has the numbers);
 h11 is pure Python and is kept for comparison and for platforms without httptools wheels.
 """
@@ -18,13 +20,25 @@ from typing import Protocol
 import h11
 import httptools
 
-from pytest_concurrency.serve._http import Request, Response, encode_response, reason_phrase
+from pytest_concurrency.serve._http import (
+    Request,
+    Response,
+    check_header,
+    encode_response,
+    error_response_bytes,
+    reason_phrase,
+)
 
-__all__ = ["PARSERS", "BadRequest", "RequestParser", "make_parser_factory"]
+__all__ = ["PARSERS", "BadRequest", "RequestParser", "ResponseErrorHook", "make_parser_factory"]
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSED = httptools.HttpRequestParser(None)  # what a closed connection's parser points at
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_SERVER_ERROR = error_response_bytes(500, "Internal Server Error")
+_SERVER_ERROR_HEAD = encode_response(Response(status=500), keep_alive=False, head_only=True)
+
+ResponseErrorHook = Callable[[Request, Exception], None]
+"""Called with the request and the exception when its response cannot be encoded."""
 
 
 class BadRequest(Exception):
@@ -58,6 +72,11 @@ class _Refused(Exception):
     """Raised in a callback to stop llhttp; the parser's ``_refusal`` says why."""
 
 
+def _server_error(request: Request) -> bytes:
+    """The 500 sent instead of a response that cannot be encoded (it closes the connection)."""
+    return _SERVER_ERROR_HEAD if request.method == "HEAD" else _SERVER_ERROR
+
+
 def _body_too_large() -> BadRequest:
     return BadRequest(413, "request body too large")
 
@@ -71,6 +90,7 @@ class HttptoolsParser:
         "_headers",
         "_max_body",
         "_max_head",
+        "_on_response_error",
         "_parser",
         "_ready",
         "_refusal",
@@ -79,9 +99,10 @@ class HttptoolsParser:
         "interim",
     )
 
-    def __init__(self, max_head: int, max_body: int) -> None:
+    def __init__(self, max_head: int, max_body: int, on_response_error: ResponseErrorHook) -> None:
         self._max_head = max_head
         self._max_body = max_body
+        self._on_response_error = on_response_error
         self._parser = httptools.HttpRequestParser(self)
         self._ready: list[Request] = []
         self._url = b""
@@ -167,7 +188,11 @@ class HttptoolsParser:
 
     def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
         keep_alive = request.keep_alive
-        return encode_response(response, keep_alive, request.method == "HEAD"), keep_alive
+        try:
+            return encode_response(response, keep_alive, request.method == "HEAD"), keep_alive
+        except Exception as error:
+            self._on_response_error(request, error)
+            return _server_error(request), False
 
     def resume(self) -> list[Request]:
         return []
@@ -180,9 +205,10 @@ class HttptoolsParser:
 class H11Parser:
     """h11: a pure-Python HTTP/1.1 state machine that also writes the responses."""
 
-    def __init__(self, max_head: int, max_body: int) -> None:
+    def __init__(self, max_head: int, max_body: int, on_response_error: ResponseErrorHook) -> None:
         self._max_head = max_head
         self._max_body = max_body
+        self._on_response_error = on_response_error
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head)
         self._start: h11.Request | None = None
         self._body: list[bytes] = []
@@ -257,17 +283,26 @@ class H11Parser:
         self.interim = b""
 
     def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
+        try:
+            return self._encode(request, response)
+        except Exception as error:
+            # h11 refuses to go on after a failed send: close after the 500.
+            self._on_response_error(request, error)
+            return _server_error(request), False
+
+    def _encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
         conn = self._conn
+        # Checked here too, so that both parsers refuse the same responses.
+        check_header("Content-Type", response.content_type)
         headers = [
             ("Content-Type", response.content_type),
             ("Content-Length", str(len(response.body))),
         ]
         if response.headers:
-            headers.extend(
-                (name, value)
-                for name, value in response.headers.items()
-                if name.lower() not in ("content-length", "connection", "transfer-encoding")
-            )
+            for name, value in response.headers.items():
+                check_header(name, value)
+                if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                    headers.append((name, value))
         if not request.keep_alive:
             headers.append(("Connection", "close"))
         reason = reason_phrase(response.status).encode("latin-1")
@@ -312,8 +347,10 @@ PARSERS: dict[str, type[HttptoolsParser] | type[H11Parser]] = {
 """The HTTP parsers a server can use, by the name the ``http=`` option takes."""
 
 
-def make_parser_factory(name: str, max_head: int, max_body: int) -> ParserFactory:
-    """A callable creating one parser per connection."""
+def make_parser_factory(
+    name: str, max_head: int, max_body: int, on_response_error: ResponseErrorHook
+) -> ParserFactory:
+    """A callable creating one parser per connection (see :data:`ResponseErrorHook`)."""
     try:
         parser_class = PARSERS[name]
     except KeyError:
@@ -322,6 +359,6 @@ def make_parser_factory(name: str, max_head: int, max_body: int) -> ParserFactor
         ) from None
 
     def factory() -> RequestParser:
-        return parser_class(max_head, max_body)
+        return parser_class(max_head, max_body, on_response_error)
 
     return factory
