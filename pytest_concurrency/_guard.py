@@ -27,6 +27,7 @@ from pytest_concurrency._settings import Settings
 from pytest_concurrency._warnings import ConcurrencyGuardWarning, LeakWarning, LoopLagWarning
 from pytest_concurrency.detect import _leaks, _ownership, _runtime, _steps
 from pytest_concurrency.detect._findings import LeakReport, LoopBlocked
+from pytest_concurrency.detect._frames import Location
 from pytest_concurrency.detect._hooks import hooks
 from pytest_concurrency.detect._ownership import Owner
 
@@ -117,8 +118,6 @@ class Guard:
             marker_problem = self._begin(item, when)
         passed = False
         try:
-            if marker_problem:
-                pytest.fail(marker_problem, pytrace=False)
             yield
             passed = True
         finally:
@@ -126,6 +125,12 @@ class Guard:
             with contained("leak"):
                 findings = self._end(item, when)
             self._deliver(item, when, findings, passed)
+            if marker_problem and not passed:
+                item.add_report_section(when, "concurrency-guard", marker_problem)
+        # Raised after the phase ran, not before: failing before would skip every other
+        # plugin's part of this phase, and their teardown would then trip over it.
+        if marker_problem:
+            pytest.fail(marker_problem, pytrace=False)
 
     def _begin(self, item: pytest.Item, when: str) -> str:
         problem = ""
@@ -173,16 +178,39 @@ class Guard:
             item.add_report_section(when, "concurrency-guard", text)
         elif self.settings.mode == "warn":
             for finding in findings:
-                category = LoopLagWarning if isinstance(finding, LoopBlocked) else LeakWarning
-                warnings.warn(category(self._format(finding)), stacklevel=1)
+                self._warn(finding)
         else:
-            pytest.fail(text, pytrace=False)
+            raise finding_failure(text)
+
+    def _warn(self, finding: Finding) -> None:
+        """Warn about ``finding``, attributed to the user line it names."""
+        category = LoopLagWarning if isinstance(finding, LoopBlocked) else LeakWarning
+        text = self._format(finding)
+        where = _location_of(finding)
+        try:
+            if where is None:
+                warnings.warn(category(text), stacklevel=1)
+            else:
+                warnings.warn_explicit(category(text), category, where.filename, where.lineno)
+        except Warning:
+            # Warnings turned into errors (-W error, filterwarnings = error): the user wants
+            # the finding to fail the test, so fail it cleanly rather than with our traceback.
+            raise finding_failure(text) from None
 
     def _format(self, finding: Finding) -> str:
         text = finding.format(self.root)
         if isinstance(finding, LeakReport):
-            kinds = sorted({_plural(leak.kind) for leak in finding.leaks})
-            text += f"\n  Or mark the test @pytest.mark.allow_leaks({', '.join(map(repr, kinds))})."
+            if finding.owner.startswith("fixture "):
+                # A marker applies to tests; what a wide fixture leaves is its own business.
+                text += (
+                    "\n  Or, if it is meant to outlive the fixture, add a pattern matching its "
+                    "name or target to the leak_allow ini option."
+                )
+            else:
+                kinds = sorted({_plural(leak.kind) for leak in finding.leaks})
+                text += (
+                    f"\n  Or mark the test @pytest.mark.allow_leaks({', '.join(map(repr, kinds))})."
+                )
         elif isinstance(finding, LoopBlocked):
             text += (
                 "\n  Fix: await an async equivalent, or move the blocking work to a thread "
@@ -239,6 +267,25 @@ class Guard:
         for finding in self.outside:
             _warn_always(ConcurrencyGuardWarning("outside of any test: " + self._format(finding)))
         self.outside.clear()
+
+
+FINDING_ATTRIBUTE = "_concurrency_guard_finding"
+"""Set on the failure raised for the detectors' findings (not for the test's own failure)."""
+
+
+def finding_failure(text: str) -> BaseException:
+    """The failure for a phase that passed but had findings: pytest's own, marked as ours."""
+    failure: BaseException = pytest.fail.Exception(text, pytrace=False)
+    setattr(failure, FINDING_ATTRIBUTE, True)
+    return failure
+
+
+def _location_of(finding: Finding) -> Location | None:
+    if isinstance(finding, LoopBlocked):
+        return finding.where or finding.running_at
+    if isinstance(finding, LeakReport):
+        return next((leak.created_at for leak in finding.leaks if leak.created_at), None)
+    return None
 
 
 @contextmanager

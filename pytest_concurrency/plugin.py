@@ -11,7 +11,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_concurrency import _settings
-from pytest_concurrency._guard import Guard, contained
+from pytest_concurrency._guard import FINDING_ATTRIBUTE, Guard, contained
 from pytest_concurrency._markers import MARKERS
 from pytest_concurrency.serve import _plugin as serve_plugin
 
@@ -79,6 +79,24 @@ def pytest_fixture_post_finalizer(
 ) -> None:
     with contained("leak"):
         request.config.stash[guard_key].fixture_finalized(fixturedef)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if (
+        hasattr(report, "wasxfail")
+        and call.excinfo is not None
+        and getattr(call.excinfo.value, FINDING_ATTRIBUTE, False)
+    ):
+        # The test itself passed (findings only fail phases that passed), so the expected
+        # failure did not happen: report the findings instead of hiding them as an xfail.
+        del report.wasxfail
+        report.outcome = "failed"
+        report.longrepr = str(call.excinfo.value)
+    return report
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -98,7 +98,8 @@ def watch_loop(
     A step (one callback, or one step of a task) that holds its loop for ``threshold_ms`` or
     longer is recorded with the stack of the loop thread sampled while it was blocked. At the
     end of the block, :class:`LoopBlockedError` is raised if any step was that slow (unless
-    ``raise_on_exit`` is false, or the block is already raising).
+    ``raise_on_exit`` is false). When the block is already raising (another detector's error,
+    say), the finding is added to that exception as a note instead (Python 3.11 and later).
     """
     if threshold_ms < 0:
         raise ValueError(f"threshold_ms must be >= 0, got {threshold_ms!r}")
@@ -107,6 +108,10 @@ def watch_loop(
     _steps.add_listener(watch._listener)
     try:
         yield watch
+    except BaseException as exc:
+        if raise_on_exit and watch.events:
+            _add_note(exc, str(LoopBlockedError(watch.events)))
+        raise
     finally:
         _steps.remove_listener(watch._listener)
         hooks.release(leaks=False)
@@ -128,7 +133,8 @@ def watch_leaks(
     when the block ends get ``grace_ms`` to finish; ``allow`` adds shell-style patterns of
     thread names or targets that are never reported (reused pools are allowed already). On
     exit, :class:`LeakError` is raised when something was left (unless ``raise_on_exit`` is
-    false, or the block is already raising).
+    false); when the block is already raising, the finding is added to that exception as a
+    note instead (Python 3.11 and later).
     """
     chosen = frozenset(kinds)
     unknown = chosen - set(_ownership.KINDS)
@@ -143,11 +149,28 @@ def watch_leaks(
     _ownership.push(owner)
     try:
         yield watch
-    finally:
-        _ownership.remove(owner)
-        try:
-            watch.report = _leaks.check(owner, grace_ms, allow_list)
-        finally:
-            hooks.release(leaks=True)
+    except BaseException as exc:
+        _close_leak_watch(watch, owner, grace_ms, allow_list)
+        if raise_on_exit and watch.report is not None:
+            _add_note(exc, str(LeakError(watch.report)))
+        raise
+    _close_leak_watch(watch, owner, grace_ms, allow_list)
     if raise_on_exit and watch.report is not None:
         raise LeakError(watch.report)
+
+
+def _close_leak_watch(
+    watch: LeakWatch, owner: _ownership.Owner, grace_ms: float, allow: _leaks.AllowList
+) -> None:
+    _ownership.remove(owner)
+    try:
+        watch.report = _leaks.check(owner, grace_ms, allow)
+    finally:
+        hooks.release(leaks=True)
+
+
+def _add_note(exc: BaseException, finding: str) -> None:
+    """Keep a finding made while the block raised: it goes with the exception, as a note."""
+    add_note = getattr(exc, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(f"concurrency-guard also found:\n{finding}")

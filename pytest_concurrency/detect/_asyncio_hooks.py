@@ -26,6 +26,7 @@ import asyncio
 import asyncio.base_events
 import asyncio.events
 import asyncio.runners
+import os
 import sys
 import weakref
 from collections.abc import Callable
@@ -127,6 +128,8 @@ def _handle_run_patch() -> Patch:
                 internal_error("loop-lag", exc)
 
     add_step_boundary(_run.__code__)
+    # The original runs the callback itself: a stack that ends there holds no code of it.
+    add_step_boundary(function="_run", file_suffix=os.path.join("asyncio", "events.py"))
     return Patch(asyncio.events.Handle, "_run", _run)
 
 
@@ -158,11 +161,20 @@ def _loop_patches(loop_class: Any) -> list[Patch]:
         task = create_task(self, coro, *args, **kwargs)
         if _ownership.tracking:
             try:
-                _ownership.track("task", _ownership.weak(task), skip=1)
+                _ownership.track(
+                    "task",
+                    _ownership.weak(task),
+                    skip=1,
+                    creator=asyncio.current_task(self),
+                    runs=getattr(coro, "cr_code", None),
+                )
             except Exception as exc:
                 internal_error("leak", exc)
         return task
 
+    # Frames outside a running loop belong to the code that started the loop, not to the
+    # code that made something during one of its steps.
+    add_step_boundary(patched_run_forever.__code__)
     return [
         Patch(loop_class, "run_forever", patched_run_forever),
         Patch(loop_class, "close", patched_close),

@@ -6,6 +6,7 @@ a warning, or an exception raised by the context managers.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -40,6 +41,9 @@ class LoopBlocked:
     """Garbage-collection pauses during the step, not counted in ``duration_ms``."""
     sampled_late: bool = False
     """The sampler only got to run after the loop thread let go of the GIL."""
+    waited_ms: float = 0.0
+    """Time the loop thread waited for a CPU (a busy machine) or for a thread it started to
+    get going, during the step; not counted in ``duration_ms``."""
 
     @property
     def where(self) -> Location | None:
@@ -49,11 +53,13 @@ class LoopBlocked:
     def format(self, root: str | None = None) -> str:
         """The report shown to users, with paths relative to ``root``."""
         thread = "" if self.thread == "MainThread" else f" in thread {self.thread!r}"
-        gc_note = (
-            f", not counting {self.gc_ms:.0f} ms of garbage collection"
-            if self.gc_ms >= max(5.0, self.threshold_ms / 10.0)
-            else ""
-        )
+        worth_saying = max(5.0, self.threshold_ms / 10.0)
+        excluded = []
+        if self.gc_ms >= worth_saying:
+            excluded.append(f"{self.gc_ms:.0f} ms of garbage collection")
+        if self.waited_ms >= worth_saying:
+            excluded.append(f"{self.waited_ms:.0f} ms waiting for a CPU on a busy machine")
+        gc_note = f", not counting {' and '.join(excluded)}" if excluded else ""
         head = (
             f"{self.loop} event loop{thread} blocked for {self.duration_ms:.0f} ms "
             f"(threshold {self.threshold_ms:g} ms{gc_note}) in {self.running}"
@@ -91,8 +97,9 @@ class LoopBlocked:
             lines.extend(f"    {loc.describe(root)}" for loc in self.stack[:5])
         else:
             lines.append(
-                "  no stack could be taken while the loop was blocked (the block was too short "
-                "for the sampler, or a C call held the GIL throughout)"
+                "  no stack could be taken while the loop was blocked (the callback is a C "
+                "function, the block was too short for the sampler, or a C call held the GIL "
+                "throughout)"
             )
         return "\n".join(lines)
 
@@ -138,7 +145,12 @@ class LeakReport:
             f"{self.owner} left {counts} running after it ended "
             f"(checked after a {self.grace_ms:g} ms grace period):"
         ]
-        lines.extend(f"  - {leak.format(root)}" for leak in self.leaks)
+        # Identical leaks (a loop that started the same task many times) are listed once.
+        repeats = Counter(leak.format(root) for leak in self.leaks)
+        lines.extend(
+            f"  - {text}" + (f" ({count} of these)" if count > 1 else "")
+            for text, count in repeats.items()
+        )
         kinds = [k for k in ("task", "thread", "process") if any(x.kind == k for x in self.leaks)]
         advice = {
             "task": "await or cancel tasks (a TaskGroup or nursery does both)",

@@ -129,6 +129,17 @@ def add_step_boundary(code: object = None, *, function: str = "", file_suffix: s
         _boundaries.add(code)
     if function:
         _boundary_names.add((function, file_suffix))
+    _code_kind.clear()
+
+
+def _is_boundary(code: CodeType) -> bool:
+    return code in _boundaries or (
+        bool(_boundary_names)
+        and any(
+            code.co_name == name and code.co_filename.endswith(suffix)
+            for name, suffix in _boundary_names
+        )
+    )
 
 
 def walk(frame: FrameType | None, limit: int = 200) -> Stack:
@@ -136,20 +147,14 @@ def walk(frame: FrameType | None, limit: int = 200) -> Stack:
     out: list[Location] = []
     while frame is not None and len(out) < limit:
         code = frame.f_code
-        if code in _boundaries or (
-            _boundary_names
-            and any(
-                code.co_name == name and code.co_filename.endswith(suffix)
-                for name, suffix in _boundary_names
-            )
-        ):
+        if _is_boundary(code):
             break
         out.append(Location(code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name))
         frame = frame.f_back
     return tuple(out)
 
 
-_LIBRARY, _USER, _RUNNER = 0, 1, 2
+_LIBRARY, _USER, _RUNNER, _STEP = 0, 1, 2, 3
 _code_kind: dict[CodeType, int] = {}
 
 # Test runners and their async plugins: a creation reached through these with no user code in
@@ -181,7 +186,9 @@ def _kind_of(code: CodeType) -> int:
     kind = _code_kind.get(code)
     if kind is None:
         filename = code.co_filename
-        if is_user_file(filename):
+        if _is_boundary(code):
+            kind = _STEP
+        elif is_user_file(filename):
             kind = _USER
         elif _runner_paths and absolute(filename).startswith(_runner_paths):
             kind = _RUNNER
@@ -191,20 +198,30 @@ def _kind_of(code: CodeType) -> int:
     return kind
 
 
-def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
+SiteKind = int
+"""What :func:`caller_site` found: :data:`USER_CODE`, :data:`LOOP_STEP` or :data:`NO_USER_CODE`."""
+NO_USER_CODE: SiteKind = 0
+USER_CODE: SiteKind = 1
+LOOP_STEP: SiteKind = 2
+"""No user code within the current event-loop step: the loop made it on a callback's behalf."""
+
+
+def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKind]:
     """The innermost *user* frame calling us, skipping ``skip`` frames of our own.
 
     Used at creation time (``create_task``, ``Thread.start``, ``Popen``): a short walk
-    outwards that stops at the first frame of user code, and gives up at a test runner's own
-    frames (pluggy, pytest, its async plugins), beyond which there is no code of the test.
-    Returns the location and whether it is user code; when there is none, the innermost frame
-    outside this plugin is returned with ``False``.
+    outwards that stops at the first frame of user code. It gives up at a test runner's own
+    frames (pluggy, pytest, its async plugins), beyond which there is no code of the test, and
+    at the start of the running event-loop step, beyond which lies the code that started the
+    loop, not the code that made this. Returns the location and what was found; without user
+    code, the innermost frame outside this plugin is returned.
     """
     try:
         frame: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
-        return None, False
+        return None, NO_USER_CODE
     fallback: Location | None = None
+    found = NO_USER_CODE
     depth = 0
     while frame is not None and depth < limit:
         code = frame.f_code
@@ -212,8 +229,11 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
         if kind == _USER:
             return Location(
                 code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name
-            ), True
+            ), USER_CODE
         if kind == _RUNNER:
+            break
+        if kind == _STEP:
+            found = LOOP_STEP
             break
         if fallback is None and not code.co_filename.startswith(_PACKAGE_PREFIX):
             fallback = Location(
@@ -221,7 +241,7 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, bool]:
             )
         frame = frame.f_back
         depth += 1
-    return fallback, False
+    return fallback, found
 
 
 def user_frames(stack: Sequence[Location]) -> list[Location]:

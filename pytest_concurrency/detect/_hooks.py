@@ -39,7 +39,6 @@ class Hooks:
                 self._asyncio.install()
                 self._spawn.install()
                 self._imports.install()
-                watchdog.ensure_started()
             self.refresh()
             _ownership.tracking = self._leak_users > 0 and not _ownership.disabled_reason
 

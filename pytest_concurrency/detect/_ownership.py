@@ -4,13 +4,16 @@ An :class:`Owner` is a test, a fixture with a wider scope than a test, or a ``wa
 block. Owners form a stack that follows the main flow of a test run (a test, then the module
 fixture it sets up, and so on). A creation belongs to:
 
-1. the owner of the thread it happens on, when that thread was itself started by an owner
-   (a server thread of a module fixture owns the connection threads it spawns); once that
-   owner has been checked, its threads' later creations belong to nobody, so a leak is
-   reported once and never cascades into the tests that follow;
-2. otherwise, the owner on top of the stack, provided user code is on the stack: what a test
-   runner creates for itself (the task pytest-asyncio runs a test in, anyio's runner task) is
-   nobody's.
+1. the owner of the asyncio task it happens in, when that task was itself recorded for an
+   owner (a dispatcher task of a module fixture owns the handler tasks it creates during a
+   test), else the owner of the thread it happens on, when that thread was started by an
+   owner (a server thread of a module fixture owns the connection threads it spawns). Once
+   that owner has been checked, later creations of its tasks and threads belong to nobody, so
+   a leak is reported once and never cascades into the tests that follow;
+2. otherwise, the owner on top of the stack, provided user code made it: user code on the
+   stack, or, for a task the event loop makes on a callback's behalf (the connection handler
+   of ``asyncio.start_server``), a coroutine of user code. What a test runner creates for
+   itself (the task pytest-asyncio runs a test in, anyio's runner task) is nobody's.
 
 Pool workers (asyncio's default executor, anyio's worker threads, trio's thread cache) are
 nobody's either: work they run on behalf of a test is attributed through the stack.
@@ -18,13 +21,23 @@ nobody's either: work they run on behalf of a test is attributed through the sta
 
 from __future__ import annotations
 
+import asyncio
+import asyncio.events
 import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
-from pytest_concurrency.detect._frames import Location, caller_site
+from pytest_concurrency.detect._frames import (
+    LOOP_STEP,
+    USER_CODE,
+    Location,
+    SiteKind,
+    caller_site,
+    is_user_file,
+)
 
 KINDS = ("tasks", "threads", "processes")
 """The kinds of leak, as users name them (``--leak-check``, ``allow_leaks``)."""
@@ -128,22 +141,61 @@ def strong(obj: Any) -> Callable[[], Any]:
     return lambda: obj
 
 
-def track(kind: str, ref: Callable[[], Any], skip: int) -> Owner | None:
+_task_owners: weakref.WeakKeyDictionary[Any, Owner] = weakref.WeakKeyDictionary()
+"""The owner of each recorded asyncio task, so that what the task makes belongs to it too."""
+
+
+def track(
+    kind: str,
+    ref: Callable[[], Any],
+    skip: int,
+    creator: Any = None,
+    runs: CodeType | None = None,
+) -> Owner | None:
     """Record a creation for the owner it belongs to; returns that owner, or None.
 
-    ``skip`` is the number of our own frames between the code that creates and this function.
+    ``skip`` is the number of our own frames between the code that creates and this function;
+    ``creator`` is the asyncio task running when it happens, if known (else it is looked up);
+    ``runs`` is the code a new task will run.
     """
-    thread_owner = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
-    if thread_owner is not None:
-        if thread_owner.closed:
+    inherited = _inherited_owner(creator)
+    if inherited is not None:
+        if inherited.closed:
             return None
-        owner: Owner | None = thread_owner
+        owner: Owner | None = inherited
     else:
         owner = _stack[-1] if _stack else None
     if owner is None or not owner.tracks(kind):
         return None
-    site, is_user = caller_site(skip + 1)
-    if not is_user and thread_owner is None:
+    site, found = caller_site(skip + 1)
+    if inherited is None and not _made_for_user(found, runs):
         return None
     owner.add(Record(kind, ref, site))
+    if kind == "task":
+        obj = ref()
+        if obj is not None:
+            _task_owners[obj] = owner
     return owner
+
+
+def _made_for_user(found: SiteKind, runs: CodeType | None) -> bool:
+    """User code made it, or the event loop made a task for user code during a step (the
+    connection handler of a server); anything else made by library code alone is a runner's."""
+    if found == USER_CODE:
+        return True
+    return found == LOOP_STEP and runs is not None and is_user_file(runs.co_filename)
+
+
+def _inherited_owner(creator: Any) -> Owner | None:
+    """The owner of the running task (``creator``, or the current one), else of the thread."""
+    if _task_owners:
+        task = creator
+        if task is None:
+            loop = asyncio.events._get_running_loop()
+            task = asyncio.current_task(loop) if loop is not None else None
+        if task is not None:
+            owner = _task_owners.get(task)
+            if owner is not None:
+                return owner
+    thread_owner: Owner | None = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
+    return thread_owner

@@ -153,6 +153,7 @@ def publish(event: LoopBlocked) -> None:
 # Monitors of loops that may currently run, by id(loop); the watchdog walks this.
 active: dict[int, StepMonitor] = {}
 _pokes: list[Callable[[], None]] = []
+_loop_started: list[Callable[[], None]] = []
 
 
 def _watchdog_poke() -> None:
@@ -160,9 +161,11 @@ def _watchdog_poke() -> None:
         poke()
 
 
-def set_watchdog_poke(poke: Callable[[], None]) -> None:
-    """Called by the watchdog module: how to wake the watchdog when something changes."""
+def set_watchdog_pokes(poke: Callable[[], None], loop_started: Callable[[], None]) -> None:
+    """Called by the watchdog module: how to wake the watchdog when the settings change, and
+    what to tell it when a loop starts."""
     _pokes[:] = [poke]
+    _loop_started[:] = [loop_started]
 
 
 class StepMonitor:
@@ -189,10 +192,9 @@ class StepMonitor:
         self.describe = describe
 
     def register(self) -> None:
-        was_idle = not active
         active[self.key] = self
-        if was_idle:
-            _watchdog_poke()
+        for loop_started in _loop_started:
+            loop_started()
 
     def unregister(self) -> None:
         if active.get(self.key) is self:
@@ -231,15 +233,16 @@ class StepMonitor:
         if duration >= settings.threshold_s and settings.enabled:
             # Time the operating system ran something else, or spent starting a thread the
             # step asked for, is not the step's doing either (read only for slow steps).
-            duration -= clock.waited_since(step[5], step[6], now - step[1])
+            waited = clock.waited_since(step[5], step[6], now - step[1])
+            duration -= waited
             if duration >= settings.threshold_s:
-                self._report(step, duration, gc_pause)
+                self._report(step, duration, gc_pause, waited)
                 return
         if self.samples:
             seq = step[0]
             self.samples = [s for s in self.samples if s[0] > seq]
 
-    def _report(self, step: Step, duration: float, gc_pause: float) -> None:
+    def _report(self, step: Step, duration: float, gc_pause: float, waited: float) -> None:
         seq, _, what, thread_id = step[:4]
         mine = [sample for sample in self.samples if sample[0] == seq]
         self.samples = [s for s in self.samples if s[0] > seq]
@@ -263,6 +266,7 @@ class StepMonitor:
                 agreeing=agreeing,
                 elsewhere=others,
                 gc_ms=gc_pause * 1000.0,
+                waited_ms=waited * 1000.0,
                 sampled_late=only_late,
                 thread=_thread_name(thread_id),
             )

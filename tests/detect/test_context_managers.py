@@ -177,3 +177,18 @@ def test_garbage_collection_pauses_are_not_blamed_on_the_step() -> None:
     del heap
     assert collection_s >= 0.02, "the collection was too short to show anything"
     assert watcher.events == []
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception notes are new in 3.11")
+@pytest.mark.allow_loop_lag
+@pytest.mark.allow_leaks("threads")
+def test_a_block_found_while_a_leak_is_raised_goes_with_it_as_a_note() -> None:
+    async def main() -> None:
+        threading.Thread(target=time.sleep, args=(0.5,), name="late", daemon=True).start()
+        time.sleep(0.2)
+
+    with pytest.raises(LeakError) as caught, watch_loop(), watch_leaks(grace_ms=10):
+        asyncio.run(main())
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "concurrency-guard also found:" in notes
+    assert "asyncio event loop blocked for" in notes

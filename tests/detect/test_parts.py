@@ -8,6 +8,7 @@ import pytest
 
 import pytest_concurrency
 import pytest_concurrency.detect
+from pytest_concurrency.detect._findings import Leak, LeakReport, LoopBlocked
 from pytest_concurrency.detect._frames import Location, display_path, is_user_file
 from pytest_concurrency.detect._leaks import AllowList
 from pytest_concurrency.detect._patches import Patch
@@ -123,3 +124,33 @@ def test_public_names_are_pinned() -> None:
 def test_warning_categories_are_pytest_warnings() -> None:
     assert issubclass(pytest_concurrency.LoopLagWarning, pytest.PytestWarning)
     assert issubclass(pytest_concurrency.LeakWarning, pytest_concurrency.ConcurrencyWarning)
+
+
+def test_identical_leaks_are_listed_once_with_their_count() -> None:
+    site = Location("tests/test_jobs.py", 7, "spawn")
+    leaks = [Leak("task", "'child' running sleep()", site)] * 3 + [
+        Leak("thread", "'worker' running loop()", site)
+    ]
+    text = LeakReport("test t", leaks, grace_ms=100).format()
+    assert "left 3 tasks, 1 thread running" in text or "3 tasks" in text
+    assert text.count("'child' running sleep()") == 1
+    assert "created at tests/test_jobs.py:7 (3 of these)" in text
+    assert "'worker' running loop(), started at tests/test_jobs.py:7\n" in text
+
+
+def test_time_spent_waiting_for_a_cpu_is_stated_apart_from_the_block() -> None:
+    event = LoopBlocked(
+        duration_ms=133.0,
+        threshold_ms=50.0,
+        loop="asyncio",
+        running="callback tick()",
+        running_at=None,
+        stack=(),
+        samples=0,
+        agreeing=0,
+        thread="MainThread",
+        waited_ms=67.0,
+    )
+    head = event.format().splitlines()[0]
+    assert "blocked for 133 ms" in head
+    assert "not counting 67 ms waiting for a CPU on a busy machine" in head

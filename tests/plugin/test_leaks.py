@@ -121,6 +121,9 @@ def test_module_fixture_leak_is_reported_when_its_scope_ends_naming_the_fixture(
     assert "fixture 'forgotten_server' (module scope) left 1 thread running" in case.text
     assert f"started at {session.line(CONFTEST, 'leaks: module fixture thread')}" in case.text
     assert "test leaks/" not in case.text  # not blamed on the test
+    # A marker on a test cannot allow a fixture's leak, so the advice does not suggest one.
+    assert "allow_leaks" not in case.text
+    assert "leak_allow ini option" in case.text
 
 
 def test_allow_leaks_with_a_kind_allows_only_that_kind(session: InnerRun) -> None:
@@ -128,3 +131,39 @@ def test_allow_leaks_with_a_kind_allows_only_that_kind(session: InnerRun) -> Non
     assert case.outcome == "error", case.text
     assert "left 1 process running" in case.text
     assert "- thread" not in case.text
+
+
+OWNERSHIP = "leaks/test_task_ownership.py"
+
+
+def test_tasks_made_by_a_leaked_task_are_not_blamed_on_later_tests(session: InnerRun) -> None:
+    leaker = session.case("test_leaves_a_spawning_task")
+    assert leaker.outcome == "error", leaker.text
+    where = session.line(OWNERSHIP, "leaks: spawner")
+    assert f"task 'spawner' running spawn_children_forever(), created at {where}" in leaker.text
+    after = session.case("test_after_the_spawning_task_passes")
+    assert after.outcome == "passed", after.text
+
+
+def test_tasks_made_by_a_module_fixture_task_belong_to_the_fixture(session: InnerRun) -> None:
+    case = session.case("test_job_handled_by_a_module_fixture_task_passes")
+    assert case.outcome == "passed", case.text
+    assert "job-handler" not in session.output
+
+
+@pytest.mark.parametrize(
+    "test",
+    [
+        "test_connection_handler_left_running",
+        "test_connection_handler_left_running_under_asyncio_run",
+    ],
+)
+def test_task_the_loop_made_for_a_user_callback_is_a_leak(session: InnerRun, test: str) -> None:
+    """asyncio.start_server's loop makes a task per connection for the user's handler."""
+    case = session.case(test)
+    assert case.outcome == "error", case.text
+    assert "left 1 task running" in case.text
+    assert "running handle_connection()" in case.text
+    assert f"suspended at {session.line(OWNERSHIP, 'leaks: connection handler')}" in case.text
+    # Created by the loop's streams code, not by the line that started the loop.
+    assert "asyncio.run(serve_one_connection())" not in case.text

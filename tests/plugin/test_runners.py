@@ -4,6 +4,7 @@ another thread, a fixture's loop) and unittest-style tests."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from inner import InnerRun, run_suite
@@ -74,4 +75,28 @@ def test_unittest_test_case_leaking_a_thread_fails(session: InnerRun) -> None:
 )
 def test_clean_test_passes(session: InnerRun, test: str) -> None:
     case = session.case(test)
+    assert case.outcome == "passed", case.text
+
+
+def test_block_in_a_c_function_callback_fails_saying_no_stack_was_taken(session: InnerRun) -> None:
+    case = session.case("test_c_function_callback_blocks")
+    assert case.outcome == "failed", case.text
+    assert "asyncio event loop blocked for" in case.text
+    assert "in callback sleep()" in case.text
+    assert "no stack could be taken while the loop was blocked" in case.text
+
+
+def test_block_in_library_code_alone_fails_showing_the_library_frames(session: InnerRun) -> None:
+    case = session.case("test_library_callback_blocks")
+    assert case.outcome == "failed", case.text
+    assert "in callback run()" in case.text
+    assert "no user code on the loop thread's stack; innermost frames:" in case.text
+    assert "subprocess.py:" in case.text
+
+
+def test_the_plugins_own_thread_is_invisible_to_tests(tmp_path: Path) -> None:
+    """The stack sampler starts with the first loop, yet a test counting threads sees only
+    its own (run alone, so that no earlier test left a worker pool behind)."""
+    run = run_suite(tmp_path, "runners", "-k", "no_thread_but_the_main_one")
+    case = run.case("test_no_thread_but_the_main_one_is_visible_passes")
     assert case.outcome == "passed", case.text
