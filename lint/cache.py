@@ -109,6 +109,7 @@ def encode_facts(facts: FileFacts) -> tuple[Any, ...]:
         tuple(facts.frameworks),
         facts.exports,
         tuple(facts.star_imports),
+        facts.all_names,
         tuple(facts.imported_modules),
         tuple(
             tuple(getattr(f, name) for name in _FUNCTION_FIELDS) for f in facts.functions.values()
@@ -122,8 +123,8 @@ def encode_facts(facts: FileFacts) -> tuple[Any, ...]:
 
 def decode_facts(values: tuple[Any, ...]) -> FileFacts:
     """The inverse of :func:`encode_facts`."""
-    (module, is_package, error, frameworks, exports, stars, imported, functions, classes, calls,
-     anchor_count, line_count) = values  # fmt: skip
+    (module, is_package, error, frameworks, exports, stars, all_names, imported, functions,
+     classes, calls, anchor_count, line_count) = values  # fmt: skip
     function_facts = [FunctionFacts(*function) for function in functions]
     class_facts = [ClassFacts(*class_values) for class_values in classes]
     return FileFacts(
@@ -133,6 +134,7 @@ def decode_facts(values: tuple[Any, ...]) -> FileFacts:
         frameworks=set(frameworks),
         exports=exports,
         star_imports=list(stars),
+        all_names=all_names,
         imported_modules=set(imported),
         functions={function.qualname: function for function in function_facts},
         classes={class_.qualname: class_ for class_ in class_facts},

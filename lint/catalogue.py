@@ -8,6 +8,7 @@ type), ``builtins.open``. Methods are listed on the public class users write
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -1286,6 +1287,29 @@ def blocking_entry(target: str) -> Blocking | None:
     if typed is not None and method not in typed[1] and not method.startswith("_"):
         return typed[0]
     return None
+
+
+@functools.cache
+def _known_names() -> frozenset[str]:
+    names: set[str] = {
+        *BLOCKING,
+        *BLOCKING_TYPES,
+        *COROUTINE_FUNCTIONS,
+        *TASK_SPAWNERS,
+        *THREAD_OFFLOADS,
+        *RETURNS,
+        *PURE_FUNCTIONS,
+        *TYPE_ALIASES,
+    }
+    # The types and modules these belong to: ``threading.Lock``, ``os.path``.
+    names.update([name.rpartition(".")[0] for name in names])
+    names.discard("")
+    return frozenset(names)
+
+
+def is_known(name: str) -> bool:
+    """Whether the catalogue says anything about a qualified name (or its members)."""
+    return name in _known_names()
 
 
 def is_pure_call(target: str | None, method: str) -> bool:

@@ -440,6 +440,12 @@ class Linter:
             queue.extend(
                 (True, base) for c in file.entry.facts.classes.values() for base in c.bases
             )
+        if queue:
+            for file in self._load_star_modules(list(self.files.values()), find):
+                if file.entry is not None:
+                    queue.extend(
+                        (True, base) for c in file.entry.facts.classes.values() for base in c.bases
+                    )
         index = self.index
         while queue:
             waiting: dict[str, list[tuple[bool, str]]] = {}
@@ -468,7 +474,8 @@ class Linter:
                 if path is not None and path not in self.files:
                     waiting.setdefault(path, []).append(item)
             if waiting:
-                for file in self._load(sorted(waiting), linted=False):
+                loaded = self._load(sorted(waiting), linted=False)
+                for file in [*loaded, *self._load_star_modules(loaded, find)]:
                     if file.entry is not None:
                         following.extend(
                             (True, base)
@@ -480,6 +487,22 @@ class Linter:
                     seen.difference_update(items)
                     following.extend(items)
             queue = following
+
+    def _load_star_modules(
+        self, files: Sequence[_File], find: Callable[[str], str | None]
+    ) -> list[_File]:
+        """Read the project modules that ``from m import *`` in these files names, and
+        theirs in turn: the names such a module uses may come from them."""
+        loaded: list[_File] = []
+        pending = [m for f in files if f.entry is not None for m in f.entry.facts.star_imports]
+        while pending:
+            paths = {find(module) for module in pending}
+            new = self._load(
+                sorted(p for p in paths if p is not None and p not in self.files), linted=False
+            )
+            loaded.extend(new)
+            pending = [m for f in new if f.entry is not None for m in f.entry.facts.star_imports]
+        return loaded
 
     def _module_finder(self) -> tuple[Callable[[str], str | None], set[str]]:
         """A function from module name to its file among the project's import roots, and

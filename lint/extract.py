@@ -530,6 +530,8 @@ class Extractor:
             facts.has_arithmetic = True
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.target, cst.Name) and node.target.value == "__all__":
+            self.facts.all_names = None  # ``__all__ += other.__all__``: not a literal
         facts = self._frame.facts
         if facts is not None and isinstance(node.operator, _AUGMENTED_ARITHMETIC):
             facts.has_arithmetic = True
@@ -558,6 +560,8 @@ class Extractor:
             self._usage[id(node.value)] = (RETURNED, None)
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        if self._scope is self._module_scope:
+            self._note_all(node)
         source = self._source_of(node.value)
         for assign_target in node.targets:
             self._bind_target(assign_target.target, source)
@@ -568,6 +572,24 @@ class Extractor:
             dotted = _dotted(target)
             if dotted is not None:
                 self._frame.fresh.add(dotted)
+
+    def _note_all(self, node: cst.Assign) -> None:
+        """``__all__ = [...]`` at module level: what ``from module import *`` takes."""
+        if not any(
+            isinstance(t.target, cst.Name) and t.target.value == "__all__" for t in node.targets
+        ):
+            return
+        names: list[str] | None = None
+        if isinstance(node.value, (cst.List, cst.Tuple)):
+            names = []
+            for element in node.value.elements:
+                value = element.value
+                text = value.evaluated_value if isinstance(value, cst.SimpleString) else None
+                if isinstance(element, cst.StarredElement) or not isinstance(text, str):
+                    names = None
+                    break
+                names.append(text)
+        self.facts.all_names = None if names is None else tuple(names)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         source: TypeSource = ("ann", self._scope, node.annotation.annotation)
@@ -1014,6 +1036,10 @@ class Extractor:
             current = current.parent
         if name in _BUILTIN_NAMES:
             return ("qual", f"builtins.{name}")
+        if self.facts.star_imports:
+            # Perhaps one of the names ``from m import *`` brought in: the project index
+            # resolves the module's own attribute through what those modules define.
+            return ("qual", f"{self.facts.module}.{name}")
         return None
 
     def _resolve_bindings(

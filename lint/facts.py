@@ -146,8 +146,12 @@ class FileFacts:
     frameworks: set[str] = field(default_factory=set)
     #: Module-level names and what they refer to, for resolving re-exports across modules.
     exports: dict[str, str] = field(default_factory=dict)
-    #: Modules imported with ``from m import *``.
+    #: Modules imported with ``from m import *``, in order.
     star_imports: list[str] = field(default_factory=list)
+    #: The names of a literal ``__all__`` (a list or tuple of strings), which is what
+    #: ``from module import *`` takes; None without one (then: every name without a
+    #: leading underscore).
+    all_names: tuple[str, ...] | None = None
     #: Every module named by an import in the file.
     imported_modules: set[str] = field(default_factory=set)
     functions: dict[str, FunctionFacts] = field(default_factory=dict)

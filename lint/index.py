@@ -150,11 +150,7 @@ class ProjectIndex:
             exported = facts.exports.get(member)
             if exported is not None and exported != target:
                 return exported
-            for star in facts.star_imports:
-                star_module = self.modules.get(star)
-                if star_module is not None and member in star_module[1].exports:
-                    return star_module[1].exports[member]
-            return None
+            return self._star_imported(facts, member, set())
         # ``pkg.mod.Class.method`` where ``pkg.mod.Class`` is itself a re-export.
         resolved_owner = self.resolve(owner)
         if resolved_owner != owner and not resolved_owner.startswith(owner + "."):
@@ -179,6 +175,42 @@ class ProjectIndex:
             if found is not None:
                 return found
         return None
+
+    def _star_imported(self, facts: FileFacts, member: str, seen: set[str]) -> str | None:
+        """What ``member`` is in a module that got it from ``from m import *``: the last
+        star-imported module that provides it wins, as in Python. A project module provides
+        the names of its literal ``__all__`` (else its names without a leading underscore),
+        its own or star-imported in turn; a module outside the project provides the names
+        the catalogue knows (``from time import *`` gives ``sleep``)."""
+        seen.add(facts.module)
+        for star in reversed(facts.star_imports):
+            star_module = self.modules.get(star)
+            if star_module is None:
+                name = catalogue.canonical(f"{star}.{member}")
+                if self._known_outside(name):
+                    return name
+                continue
+            star_facts = star_module[1]
+            if star_facts.all_names is not None:
+                if member not in star_facts.all_names:
+                    continue
+            elif member.startswith("_"):
+                continue
+            if member in star_facts.exports:
+                return star_facts.exports[member]
+            if member in star_facts.functions or member in star_facts.classes:
+                return f"{star}.{member}"
+            if star not in seen:
+                found = self._star_imported(star_facts, member, seen)
+                if found is not None:
+                    return found
+        return None
+
+    def _known_outside(self, name: str) -> bool:
+        """Whether a name outside the project is one the linter knows something about."""
+        return (
+            name in self.extra_blocking or name in self.extra_coroutines or catalogue.is_known(name)
+        )
 
     def _super_method(self, class_name: str, member: str) -> str | None:
         """``super().member`` in a method of ``class_name``: the first definition in its
@@ -220,7 +252,10 @@ class ProjectIndex:
             return True
         located = self.function(target)
         if located is None:
-            return False
+            resolved = self.resolve(target)
+            return resolved != target and (
+                resolved in catalogue.COROUTINE_FUNCTIONS or resolved in self.extra_coroutines
+            )
         function = located.function
         return (
             function.is_async
@@ -232,8 +267,16 @@ class ProjectIndex:
 
     def blocking_entry(self, target: str) -> Blocking | None:
         """The catalogue (or configuration) entry of a directly blocking callee."""
-        if SUPER in target:
-            target = self.resolve(target)  # ``super().join()`` in a Thread subclass
+        entry = self._direct_blocking_entry(target)
+        if entry is None:
+            # ``super().join()`` in a Thread subclass, ``sleep`` from ``from time import *``,
+            # a project module's alias of a blocking function.
+            resolved = self.resolve(target)
+            if resolved != target:
+                entry = self._direct_blocking_entry(resolved)
+        return entry
+
+    def _direct_blocking_entry(self, target: str) -> Blocking | None:
         entry = self.extra_blocking.get(target)
         if entry is not None:
             return entry

@@ -549,3 +549,54 @@ def test_super_calls_resolve_across_modules(tmp_path: Path) -> None:
     )
     result = lint_paths([str(package / "child.py")], Settings(root=tmp_path))
     assert [(f.line, f.code) for f in result.findings] == [(5, "CC201")]
+
+
+def test_star_imports_resolve_to_what_the_star_module_defines(tmp_path: Path) -> None:
+    package = tmp_path / "shop"
+    package.mkdir()
+    (package / "__init__.py").write_text("from .helpers import *\n")
+    (package / "helpers.py").write_text(
+        "import time\n"
+        '__all__ = ["retry_later", "save"]\n'
+        "def retry_later():\n    time.sleep(1)\n"
+        "async def save(): ...\n"
+        "def not_exported():\n    time.sleep(1)\n"
+    )
+    (package / "api.py").write_text(
+        "from shop.helpers import *\n"
+        "import shop\n"
+        "async def main():\n"
+        "    retry_later()\n"
+        "    save()\n"
+        "    shop.retry_later()\n"
+        "    shop.save()\n"
+        "    not_exported()\n"
+    )
+    result = lint_paths([str(package / "api.py")], Settings(root=tmp_path))
+    assert [(f.line, f.code) for f in result.findings] == [
+        (4, "CC101"),
+        (5, "CC201"),
+        (6, "CC101"),
+        (7, "CC201"),
+    ]
+    assert "(retry_later -> time.sleep at" in result.findings[0].message
+
+
+def test_star_imports_without_all_take_the_public_names(tmp_path: Path) -> None:
+    (tmp_path / "helpers.py").write_text(
+        "import time\ndef pause():\n    time.sleep(1)\ndef _hidden():\n    time.sleep(1)\n"
+    )
+    (tmp_path / "app.py").write_text(
+        "from helpers import *\nasync def main():\n    pause()\n    _hidden()\n"
+    )
+    result = lint_paths([str(tmp_path / "app.py")], Settings(root=tmp_path))
+    assert [(f.line, f.code) for f in result.findings] == [(3, "CC101")]
+
+
+def test_star_imports_of_known_modules_resolve_and_the_last_one_wins() -> None:
+    assert lines_and_codes(lint_source("from time import *\nasync def f():\n    sleep(1)\n")) == [
+        (3, "CC101")
+    ]
+    source = "from time import *\nfrom asyncio import *\nasync def f():\n    sleep(1)\n"
+    assert lines_and_codes(lint_source(source)) == [(4, "CC201")]
+    assert lint_source("from time import *\nasync def f():\n    unknown(1)\n") == []
