@@ -7,7 +7,9 @@ available after a response. Neither raises for what a client sends or a handler 
 malformed input sets ``error`` (a :class:`BadRequest`) once the requests before it have been
 returned, so a server answers those in order, then sends the error's response and closes; a
 response that cannot be encoded is reported to the parser's ``on_response_error`` and replaced
-by a 500 that closes the connection.
+by a 500 that closes the connection. Both parsers accept the same requests: HTTP/1.0 or
+HTTP/1.1 only, at most one ``Host`` header and exactly one in HTTP/1.1 (RFC 9112), a declared
+body over the limit refused at once (before any ``100 Continue``).
 httptools is the default: it keeps server overhead lowest (docs/benchmarks.md has the numbers);
 h11 is pure Python and is kept for comparison and for platforms without httptools wheels.
 """
@@ -34,6 +36,7 @@ __all__ = ["PARSERS", "BadRequest", "RequestParser", "ResponseErrorHook", "make_
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSED = httptools.HttpRequestParser(None)  # what a closed connection's parser points at
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
+_VERSIONS = frozenset({"1.0", "1.1"})
 _SERVER_ERROR = error_response_bytes(500, "Internal Server Error")
 _SERVER_ERROR_HEAD = encode_response(Response(status=500), keep_alive=False, head_only=True)
 
@@ -72,6 +75,19 @@ class _Refused(Exception):
     """Raised in a callback to stop llhttp; the parser's ``_refusal`` says why."""
 
 
+def _unsupported_version(version: str) -> BadRequest:
+    return BadRequest(400, f"malformed request: unsupported HTTP version {version}")
+
+
+def _host_error(http_version: str, hosts: int) -> BadRequest | None:
+    """The error for a request with ``hosts`` Host headers, if it is one (RFC 9112, 3.2)."""
+    if hosts > 1:
+        return BadRequest(400, "malformed request: more than one Host header")
+    if hosts == 0 and http_version == "1.1":
+        return BadRequest(400, "malformed request: HTTP/1.1 request without a Host header")
+    return None
+
+
 def _server_error(request: Request) -> bytes:
     """The 500 sent instead of a response that cannot be encoded (it closes the connection)."""
     return _SERVER_ERROR_HEAD if request.method == "HEAD" else _SERVER_ERROR
@@ -88,6 +104,7 @@ class HttptoolsParser:
         "_body",
         "_head_size",
         "_headers",
+        "_hosts",
         "_max_body",
         "_max_head",
         "_on_response_error",
@@ -109,6 +126,7 @@ class HttptoolsParser:
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._head_size = 0
+        self._hosts = 0
         self._refusal: BadRequest | None = None
         self.error: BadRequest | None = None
         self.interim = b""
@@ -128,8 +146,18 @@ class HttptoolsParser:
         if self._head_size > self._max_head:
             self._refusal = BadRequest(431, "request header fields too large")
             raise _Refused
-        if len(name) == 6 and name.lower() == b"expect" and value.lower() == b"100-continue":
-            self.interim = _CONTINUE
+        size = len(name)
+        if size == 4:
+            if name.lower() == b"host":
+                self._hosts += 1
+        elif size == 6:
+            if name.lower() == b"expect" and value.lower() == b"100-continue":
+                self.interim = _CONTINUE
+        elif size == 14 and name.lower() == b"content-length" and int(value) > self._max_body:
+            # llhttp has checked the digits. Refuse now what the body limit would refuse
+            # later, without asking the client for the body first.
+            self._refusal = _body_too_large()
+            raise _Refused
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -139,6 +167,15 @@ class HttptoolsParser:
 
     def on_message_complete(self) -> None:
         parser = self._parser
+        version = parser.get_http_version()
+        hosts = self._hosts
+        if hosts != 1 or version != "1.1":  # the usual request costs two comparisons
+            if version not in _VERSIONS:
+                self._refusal = _unsupported_version(version)
+                raise _Refused
+            self._refusal = _host_error(version, hosts)
+            if self._refusal is not None:
+                raise _Refused
         method = parser.get_method()
         body = self._body
         self._ready.append(
@@ -147,7 +184,7 @@ class HttptoolsParser:
                 self._url.decode("latin-1"),
                 self._headers,
                 b"".join(body) if body else b"",
-                parser.get_http_version(),
+                version,
                 parser.should_keep_alive(),
             )
         )
@@ -157,6 +194,7 @@ class HttptoolsParser:
         if body:
             self._body = []
         self._head_size = 0
+        self._hosts = 0
 
     # parser interface ------------------------------------------------------------------
     def feed(self, data: bytes) -> list[Request]:
@@ -228,10 +266,28 @@ class H11Parser:
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return ready
             if isinstance(event, h11.Request):
+                version = event.http_version.decode("ascii")
+                if version not in _VERSIONS:
+                    raise _unsupported_version(version)
                 # h11 bounds only incomplete heads; a complete one arriving at once is ours.
-                head = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+                head = len(event.target)
+                length = -1  # no Content-Length
+                chunked = False
+                for name, value in event.headers:
+                    head += len(name) + len(value) + 4
+                    if name == b"content-length":
+                        length = int(value)
+                    elif name == b"transfer-encoding":
+                        chunked = True
                 if head > self._max_head:
                     raise BadRequest(431, "request header fields too large")
+                if chunked and length >= 0:
+                    # llhttp refuses this too: the two framings could disagree (smuggling).
+                    raise BadRequest(
+                        400, "malformed request: both Content-Length and Transfer-Encoding"
+                    )
+                if length > self._max_body:
+                    raise _body_too_large()
                 self._start = event
                 self._body = []
                 self._body_size = 0
@@ -250,6 +306,7 @@ class H11Parser:
                 if self._body_size > self._max_body:
                     raise _body_too_large()
             elif isinstance(event, h11.EndOfMessage):
+                self.interim = b""
                 start = self._start
                 assert start is not None
                 ready.append(

@@ -138,3 +138,50 @@ def test_malformed_request_after_valid_ones_gets_400_once_they_are_answered(
     with httpx.Client(base_url=server.url) as client:
         assert client.get("/", params={"ms": 1}).status_code == 200
     assert server.stats().requests == 3
+
+
+@pytest.mark.parametrize("http", PARSERS)
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\n\r\n", id="1.1-without-host"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", id="1.1-two-hosts"),
+        pytest.param(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", id="1.0-two-hosts"),
+        pytest.param(b"GET /\r\n\r\n", id="0.9"),
+        pytest.param(b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", id="2.0"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            id="length-and-chunked",
+        ),
+    ],
+)
+def test_both_parsers_refuse_what_rfc_9112_refuses(serve, http, payload):
+    server = serve(clean_io.handle_sync, "threads", http=http)
+    reply = exchange(server.port, payload)
+    assert statuses(reply) == [400]
+    assert b"Connection: close" in reply
+    assert server.stats().bad_requests == 1
+
+
+@pytest.mark.parametrize("http", PARSERS)
+def test_http_1_0_without_host_is_served(serve, http):
+    server = serve(clean_io.handle_sync, "threads", http=http)
+    reply = exchange(server.port, b"GET /?ms=1 HTTP/1.0\r\n\r\n")
+    assert statuses(reply) == [200]
+    assert reply.endswith(b"waited 1 ms\n")
+
+
+@pytest.mark.parametrize("http", PARSERS)
+@pytest.mark.parametrize("model", ["threads", "asyncio"])
+def test_expect_100_continue_over_the_body_limit_gets_413_at_once(serve, model, http):
+    handler = clean_io.handle_sync if model == "threads" else clean_io.handle
+    server = serve(handler, model, http=http, max_body_bytes=100)
+    # The client waits for 100 Continue before sending the body: the 413 must come first.
+    reply = exchange(
+        server.port,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\nExpect: 100-continue\r\n\r\n",
+    )
+    assert statuses(reply) == [413]
+    assert b"100 Continue" not in reply
+    assert server.stats().bad_requests == 1
