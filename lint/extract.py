@@ -24,9 +24,11 @@ from concurrency_lint import catalogue
 from concurrency_lint.facts import (
     ARGUMENT,
     AWAITED,
+    AWAITED_RESULT,
     DROPPED,
     ITERATED,
     OTHER,
+    RESULT,
     RETURNED,
     STORED,
     SUPER,
@@ -151,6 +153,7 @@ def _hints(args: Sequence[cst.Arg]) -> tuple[str, ...]:
 #   ("attrs", source, attrs)      attributes of another source: ``Path(p).parent``
 #   ("self", class qualname)      the ``self`` parameter of a method
 #   ("none",)                     the literal ``None``
+#   ("or", left, right)           ``left or right``: the side whose type is known
 #   ("prefer", value, annotation) the annotation's type, unless the value's refines it
 TypeSource = tuple[Any, ...]
 
@@ -208,8 +211,8 @@ class _PendingCall:
     scope: _Scope
     #: ("chain", name, attrs) or ("expr", TypeSource, attrs), or None.
     callee: tuple[Any, ...] | None
-    #: Argument key -> reference to resolve: ("chain", name, attrs), ("lambda", qualname)
-    #: or ("call", id of the inner call node).
+    #: Argument key -> reference to resolve: ("chain", name, attrs), ("lambda", qualname),
+    #: ("expr", TypeSource, attrs) or ("call", id of the inner call node).
     arg_refs: dict[str, tuple[Any, ...]]
     resolved: bool = False
 
@@ -272,7 +275,8 @@ class Extractor:
         self._attribute_sources: dict[str, dict[str, list[tuple[_Scope, TypeSource]]]] = {}
         self._decorators: list[tuple[FunctionFacts, _Scope, list[cst.BaseExpression]]] = []
         self._bases: list[tuple[ClassFacts, _Scope, list[cst.BaseExpression]]] = []
-        self._returns: list[tuple[FunctionFacts, _Scope, cst.BaseExpression]] = []
+        self._returns: dict[int, tuple[FunctionFacts, _Scope, cst.BaseExpression]] = {}
+        self._class_scopes: list[tuple[ClassFacts, _Scope]] = []
         self._type_memo: dict[int, str | tuple[str, ...] | None] = {}
         self._in_progress: set[int] = set()
         self._attribute_memo: dict[tuple[str, str], str | None] = {}
@@ -384,6 +388,9 @@ class Extractor:
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Divide):
             left = self._source_of(node.left)
             return ("div", left) if left is not None else None
+        if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or):
+            # ``session or requests.Session()``: whichever side has a known type.
+            return ("or", self._source_of(node.left), self._source_of(node.right))
         return None
 
     def _new_lambda_name(self, node: cst.Lambda) -> str:
@@ -453,7 +460,7 @@ class Extractor:
                 (facts, self._scope, [decorator.decorator for decorator in node.decorators])
             )
         if node.returns is not None:
-            self._returns.append((facts, self._scope, node.returns.annotation))
+            self._returns[id(facts)] = (facts, self._scope, node.returns.annotation)
         self._add_function(facts)
         self._bind_name(node.name.value, ("def", qualname))
         if self._scope.kind == "class" and self._classes:
@@ -489,6 +496,7 @@ class Extractor:
     def enter_ClassDef_body(self, node: cst.ClassDef) -> None:
         qualname = f"{self._scope.prefix}.{node.name.value}"
         self._scope = _Scope("class", self._scope, qualname)
+        self._class_scopes.append((self.facts.classes[qualname], self._scope))
         self._classes.append((self.facts.classes[qualname], None))
 
     def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
@@ -565,6 +573,15 @@ class Extractor:
         source = self._source_of(node.value)
         for assign_target in node.targets:
             self._bind_target(assign_target.target, source)
+            if (
+                source is not None
+                and self._scope.kind == "class"
+                and self._classes
+                and isinstance(assign_target.target, cst.Name)
+            ):
+                # ``lock = threading.Lock()`` in a class body: ``self.lock`` has that type.
+                sources = self._attribute_sources.setdefault(self._classes[-1][0].qualname, {})
+                sources.setdefault(assign_target.target.value, []).append((self._scope, source))
         if len(node.targets) == 1 and isinstance(node.value, cst.Call):
             target = node.targets[0].target
             if isinstance(target, cst.Name):
@@ -797,6 +814,11 @@ class Extractor:
                 if dotted is not None:
                     head, *attrs = dotted.split(".")
                     arg_refs[key] = ("chain", head, tuple(attrs))
+                elif isinstance(value, cst.Attribute):
+                    # A bound method of a new object: ``pool.submit(Worker().compute)``.
+                    receiver_source = self._source_of(value.value)
+                    if receiver_source is not None:
+                        arg_refs[key] = ("expr", receiver_source, (value.attr.value,))
             elif isinstance(value, cst.Lambda):
                 arg_refs[key] = ("lambda", self._new_lambda_name(value))
             elif isinstance(value, cst.Call):
@@ -887,10 +909,8 @@ class Extractor:
                     function.opaque = True
                 elif kind == "wrapping":
                     function.wrapped = True
-        for function, scope, annotation in self._returns:
-            resolved = self._annotation_type(scope, annotation)
-            if isinstance(resolved, str):
-                function.returns = resolved
+        for function, _scope, _annotation in self._returns.values():
+            function.returns = self._declared_return(function)
         for class_facts, scope, bases in self._bases:
             for base in bases:
                 dotted = _dotted(base)
@@ -900,6 +920,14 @@ class Extractor:
                 value = self._resolve_chain(scope, head, tuple(attrs))
                 if value is not None and value[0] == "qual":
                     class_facts.bases.append(value[1])
+        for class_facts, class_scope in self._class_scopes:
+            # ``pause = time.sleep`` in a class body: ``self.pause()`` calls ``time.sleep``.
+            for name, bindings in class_scope.bindings.items():
+                if name in class_facts.methods or all(b[0] != "value" for b in bindings):
+                    continue
+                value = self._resolve_bindings(class_scope, name, bindings)
+                if value is not None and value[0] == "qual":
+                    class_facts.methods[name] = value[1]
         for class_name, by_attribute in self._attribute_sources.items():
             class_facts = facts.classes[class_name]
             for attribute in by_attribute:
@@ -939,8 +967,14 @@ class Extractor:
             kind = ref[0]
             if kind == "lambda":
                 refs[key] = ArgRef("lambda", ref[1])
-            elif kind == "chain":
-                value = self._resolve_chain(pending.scope, ref[1], ref[2])
+            elif kind in ("chain", "expr"):
+                if kind == "chain":
+                    value = self._resolve_chain(pending.scope, ref[1], ref[2])
+                else:
+                    receiver_type = self._type_of(ref[1])
+                    value = None
+                    if isinstance(receiver_type, str):
+                        value = self._walk_attributes(("inst", receiver_type), ref[2])
                 if value is not None:
                     refs[key] = ArgRef("name" if value[0] == "qual" else "type", value[1])
             elif kind == "call":
@@ -1077,6 +1111,12 @@ class Extractor:
                 if source[0] == "self":
                     results.add(("inst", source[1]))
                     continue
+                wrapped = self._partial_of(source)
+                if wrapped is not None:
+                    # ``run = functools.partial(subprocess.run, check=True)``: calling ``run``
+                    # calls ``subprocess.run``.
+                    results.add(("qual", wrapped))
+                    continue
                 type_name = self._type_of(source)
                 if not isinstance(type_name, str):
                     return None
@@ -1086,6 +1126,21 @@ class Extractor:
             if len(results) > 1:
                 return None
         return results.pop() if len(results) == 1 else None
+
+    def _partial_of(self, source: TypeSource) -> str | None:
+        """What a ``functools.partial(f, ...)`` value wraps, when ``source`` is one."""
+        if source[0] != "callnode":
+            return None
+        fact = self._calls_by_node.get(source[1])
+        if fact is None:
+            return None
+        self._ensure_resolved(fact)
+        if fact.target != "functools.partial":
+            return None
+        wrapped = fact.refs.get("0") or fact.refs.get("func")
+        if wrapped is None or wrapped.kind not in ("name", "partial"):
+            return None
+        return wrapped.target
 
     def _type_of(self, source: TypeSource | None) -> str | tuple[str, ...] | None:
         if source is None:
@@ -1115,7 +1170,13 @@ class Extractor:
             if fact.target is None:
                 return None
             if kind == "awaitnode":
-                return catalogue.AWAIT_RETURNS.get(fact.target)
+                known = catalogue.AWAIT_RETURNS.get(fact.target)
+                if known is not None:
+                    return known
+                function = self.facts.functions.get(fact.target)
+                if function is not None:
+                    return self._declared_return(function) if function.is_async else None
+                return f"{fact.target}.{AWAITED_RESULT}"
             return self._call_result(fact)
         if kind == "ref":
             value = self._resolve_chain(source[1], source[2], source[3])
@@ -1152,6 +1213,11 @@ class Extractor:
         if kind == "div":
             inner = self._type_of(source[1])
             return "pathlib.Path" if inner == "pathlib.Path" else None
+        if kind == "or":
+            left, right = self._type_of(source[1]), self._type_of(source[2])
+            if left is None or left == right:
+                return right
+            return left if right is None else None
         return None
 
     def _call_result(self, fact: CallFact) -> str | tuple[str, ...] | None:
@@ -1170,12 +1236,22 @@ class Extractor:
             return target
         function = self.facts.functions.get(target)
         if function is not None:
-            return function.returns
+            return None if function.is_async else self._declared_return(function)
         last = target.rpartition(".")[2]
         if last[:1].isupper() and not last.isupper():
             # An external CapWords name called: a class, so the value is an instance.
             return target
-        return None
+        # Perhaps a function of another module of the project: the index knows its return
+        # annotation (``get_session().get()``).
+        return f"{target}.{RESULT}"
+
+    def _declared_return(self, function: FunctionFacts) -> str | None:
+        """The type a function's return annotation names, if any."""
+        declared = self._returns.get(id(function))
+        if declared is None:
+            return None
+        resolved = self._annotation_type(declared[1], declared[2])
+        return resolved if isinstance(resolved, str) else None
 
     def _super_type(self, fact: CallFact) -> str | None:
         """``super()`` in a method of ``C`` (or ``super(C, self)``): the pseudo-type
@@ -1214,6 +1290,16 @@ class Extractor:
             if isinstance(right, cst.Name) and right.value == "None":
                 return self._annotation_type(scope, left)
             return None
+        if isinstance(node, cst.SimpleString):
+            # A string annotation: ``c: "requests.Session"``.
+            text = node.evaluated_value
+            if not isinstance(text, str) or len(text) > 200:
+                return None
+            try:
+                parsed = cst.parse_expression(text.strip())
+            except cst.ParserSyntaxError:
+                return None
+            return self._annotation_type(scope, parsed)
         dotted = _dotted(node)
         if dotted is None:
             return None

@@ -26,6 +26,11 @@ OTHER = "other"
 #: The last part of the pseudo-type of ``super()`` in a method of a class ``C``:
 #: ``shop.C.<super>.save`` names ``save`` as found in the bases of ``C``.
 SUPER = "<super>"
+#: The pseudo-type of what calling (or awaiting a call of) a function of another module
+#: returns: ``shop.http.get_session.<result>.get`` is ``get`` on what ``get_session``'s
+#: return annotation names, which the project index knows.
+RESULT = "<result>"
+AWAITED_RESULT = "<awaited>"
 
 #: A literal argument value kept for the few checks that depend on one
 #: (``lock.acquire(blocking=False)`` does not block).

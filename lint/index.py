@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from concurrency_lint import catalogue
 from concurrency_lint.catalogue import Blocking
 from concurrency_lint.facts import (
+    AWAITED_RESULT,
     ITERATED,
+    RESULT,
     SUPER,
     CallFact,
     ClassFacts,
@@ -141,9 +143,12 @@ class ProjectIndex:
             return None
         if owner in self.classes:
             return self._method(owner, member, set())
-        class_name, _, last = owner.rpartition(".")
+        prefix, _, last = owner.rpartition(".")
         if last == SUPER:
-            return self._super_method(class_name, member)
+            return self._super_method(prefix, member)
+        if last in (RESULT, AWAITED_RESULT):
+            returned = self._returned_type(prefix, awaited=last == AWAITED_RESULT)
+            return None if returned is None else catalogue.canonical(f"{returned}.{member}")
         module = self.modules.get(owner)
         if module is not None:
             facts = module[1]
@@ -211,6 +216,17 @@ class ProjectIndex:
         return (
             name in self.extra_blocking or name in self.extra_coroutines or catalogue.is_known(name)
         )
+
+    def _returned_type(self, target: str, *, awaited: bool) -> str | None:
+        """The type of what calling ``target`` returns (awaited, for a coroutine function):
+        an instance of the project class it names, or its return annotation."""
+        resolved = self.resolve(target)
+        if resolved in self.classes:
+            return None if awaited else resolved
+        located = self.functions.get(resolved)
+        if located is None or located.function.is_async != awaited:
+            return None
+        return located.function.returns
 
     def _super_method(self, class_name: str, member: str) -> str | None:
         """``super().member`` in a method of ``class_name``: the first definition in its

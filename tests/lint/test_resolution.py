@@ -600,3 +600,87 @@ def test_star_imports_of_known_modules_resolve_and_the_last_one_wins() -> None:
     source = "from time import *\nfrom asyncio import *\nasync def f():\n    sleep(1)\n"
     assert lines_and_codes(lint_source(source)) == [(4, "CC201")]
     assert lint_source("from time import *\nasync def f():\n    unknown(1)\n") == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        pytest.param(
+            'import requests\nasync def f(c: "requests.Session", d: "requests.Session | None"):\n'
+            '    c.get("x")\n    d.get("x")\n',
+            [(3, "CC105"), (4, "CC105")],
+            id="quoted-annotation",
+        ),
+        pytest.param(
+            "import requests\n"
+            "def get_session() -> requests.Session:\n    return requests.Session()\n"
+            "class Repo:\n"
+            "    def session(self) -> requests.Session:\n        return requests.Session()\n"
+            "async def f():\n"
+            '    get_session().get("x")\n'
+            "    s = get_session()\n"
+            '    s.post("x")\n'
+            '    Repo().session().get("x")\n',
+            [(8, "CC105"), (10, "CC105"), (11, "CC105")],
+            id="return-annotation",
+        ),
+        pytest.param(
+            "import threading, requests\n"
+            "class W:\n"
+            "    def __init__(self, lock=None, session=None):\n"
+            "        self.lock = lock or threading.Lock()\n"
+            "        self.session = session or requests.Session()\n"
+            "    async def run(self, other=None):\n"
+            "        with self.lock:\n            pass\n"
+            '        self.session.get("x")\n'
+            "        lock = other or threading.Lock()\n"
+            "        for _ in range(2):\n            lock.acquire()\n",
+            [(7, "CC107"), (9, "CC105"), (12, "CC107")],
+            id="or-with-a-constructor",
+        ),
+        pytest.param(
+            "import functools, subprocess, time, threading\n"
+            "run = functools.partial(subprocess.run, check=True)\n"
+            "class K:\n"
+            "    pause = time.sleep\n"
+            "    lock = threading.Lock()\n"
+            "    async def go(self):\n"
+            '        run(["ls"])\n'
+            "        self.pause(1)\n"
+            "        K.pause(1)\n"
+            "        self.lock.acquire()\n",
+            [(7, "CC102"), (8, "CC101"), (9, "CC101"), (10, "CC107")],
+            id="partial-and-class-attribute-aliases",
+        ),
+        pytest.param(
+            "from concurrent.futures import ThreadPoolExecutor\n"
+            "class W:\n"
+            "    def compute(self, n):\n"
+            "        return sum(i * i for i in range(n))\n"
+            "pool = ThreadPoolExecutor()\n"
+            "pool.submit(W().compute, 3)\n",
+            [(6, "CC301")],
+            id="bound-method-on-thread",
+        ),
+    ],
+)
+def test_receiver_types_the_code_shows(source: str, expected: list[tuple[int, str]]) -> None:
+    assert lines_and_codes(lint_source(source)) == expected
+
+
+def test_return_annotations_of_functions_in_other_modules_type_their_results(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "http_client.py").write_text(
+        "import requests\n"
+        "def get_session() -> requests.Session:\n    return requests.Session()\n"
+        "async def open_session() -> requests.Session:\n    return requests.Session()\n"
+    )
+    (tmp_path / "app.py").write_text(
+        "from http_client import get_session, open_session\n"
+        "async def main():\n"
+        '    get_session().get("x")\n'
+        '    (await open_session()).get("x")\n'
+    )
+    result = lint_paths([str(tmp_path / "app.py")], Settings(root=tmp_path))
+    assert [(f.line, f.code) for f in result.findings] == [(3, "CC105"), (4, "CC105")]
