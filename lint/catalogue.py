@@ -47,8 +47,10 @@ class Blocking:
     fix: Mapping[str, str]
     #: Literal arguments that make the call return at once, e.g. ``(("blocking", False),)``.
     nonblocking: tuple[tuple[str, Literal], ...] = ()
-    #: Acquiring an object created earlier in the same function cannot wait (a new Lock).
+    #: Reported where the object is made when that is in the same function (a file).
     free_when_fresh: bool = False
+    #: Acquiring an object that no other code can hold yet cannot wait (a new Lock).
+    free_when_private: bool = False
     #: Decides from the call's argument hints that it does not block (a numeric host).
     exempt: Callable[[CallFact], bool] | None = None
     #: Returns a generator: the I/O happens where it is iterated, so only a call iterated
@@ -84,6 +86,7 @@ def _add(
     nonblocking: tuple[tuple[str, Literal], ...] = (),
     *,
     free_when_fresh: bool = False,
+    free_when_private: bool = False,
     exempt: Callable[[CallFact], bool] | None = None,
 ) -> None:
     for name in names:
@@ -93,6 +96,7 @@ def _add(
             fix or in_worker_thread(),
             nonblocking,
             free_when_fresh,
+            free_when_private,
             exempt,
             lazy=name in _LAZY,
         )
@@ -558,7 +562,7 @@ _add(
     "waits for a thread lock",
     _LOCK_FIX,
     _ACQUIRE_NONBLOCKING,
-    free_when_fresh=True,
+    free_when_private=True,
 )
 _add(
     "CC107",

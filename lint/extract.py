@@ -200,9 +200,28 @@ class _Frame:
     guards: int = 0
     #: Receivers (``lock``, ``self.lock``) assigned a new object earlier in this frame.
     fresh: set[str] = field(default_factory=set)
+    #: Local names assigned a new object earlier in this frame that nothing else can have
+    #: seen yet: not passed, stored, returned or captured since, nor rebound. Value: the
+    #: loops enclosing the assignment (a use in a loop entered after it may be a repeat).
+    private: dict[str, tuple[int, ...]] = field(default_factory=dict)
     #: Receivers known to be non-blocking here: ``sock.setblocking(False)`` was called, or
-    #: the code awaits ``wait_readable(sock)`` before using it.
-    nonblocking: set[str] = field(default_factory=set)
+    #: the code awaits ``wait_readable(sock)`` before using it. Value: the blocks enclosing
+    #: that call (it says nothing about code outside them).
+    nonblocking: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: The compound-statement bodies (``if``, ``for``, ``try``, ...) enclosing the current
+    #: node in this frame, and which of them are loops (comprehensions included).
+    blocks: list[int] = field(default_factory=list)
+    loops: list[int] = field(default_factory=list)
+
+    def is_private(self, name: str) -> bool:
+        """Whether ``name`` holds an object only this code has seen, and the current node
+        is not in a loop entered after it was made."""
+        created = self.private.get(name)
+        return created is not None and created[: len(self.loops)] == tuple(self.loops)
+
+    def is_nonblocking(self, receiver: str) -> bool:
+        marked = self.nonblocking.get(receiver)
+        return marked is not None and tuple(self.blocks[: len(marked)]) == marked
 
 
 @dataclass(slots=True)
@@ -265,6 +284,9 @@ class Extractor:
         self._function_nodes: dict[int, FunctionFacts] = {}
         self._resolving: set[tuple[int, str]] = set()
         self._calls_by_node: dict[int, CallFact] = {}
+        #: Name nodes whose occurrence does not let a private object escape: the target of
+        #: the assignment that made it, the receiver of a method call, a ``with`` item.
+        self._benign_names: set[int] = set()
         #: Inner call node -> the call of a method on its result, waiting for its anchor.
         self._method_of: dict[int, CallFact] = {}
         self._lambda_names: dict[int, str] = {}
@@ -272,6 +294,8 @@ class Extractor:
         self._async_with_items: set[int] = set()
         self._guarded_bodies: set[int] = set()
         self._nonblocking_attributes: set[tuple[str, str]] = set()
+        #: ... unless a method makes it blocking again.
+        self._blocking_attributes: set[tuple[str, str]] = set()
         self._attribute_sources: dict[str, dict[str, list[tuple[_Scope, TypeSource]]]] = {}
         self._decorators: list[tuple[FunctionFacts, _Scope, list[cst.BaseExpression]]] = []
         self._bases: list[tuple[ClassFacts, _Scope, list[cst.BaseExpression]]] = []
@@ -333,6 +357,7 @@ class Extractor:
             self._bind_target(target.value, None)
 
     def _bind_name(self, name: str, binding: Binding) -> None:
+        self._frame.private.pop(name, None)
         scope = self._scope
         if name in scope.declared_global:
             scope = self._module_scope
@@ -509,10 +534,12 @@ class Extractor:
         if facts is not None:
             facts.has_loop = True
         self._scope = _Scope("comprehension", self._scope, self._scope.prefix)
+        self._enter_loop(node)
 
     def _leave_comprehension(self, node: cst.CSTNode) -> None:
         assert self._scope.parent is not None
         self._scope = self._scope.parent
+        self._leave_loop(node)
 
     def visit_CompFor(self, node: cst.CompFor) -> None:
         self._bind_target(node.target, None)
@@ -586,6 +613,7 @@ class Extractor:
             target = node.targets[0].target
             if isinstance(target, cst.Name):
                 self._usage[id(node.value)] = (STORED, target.value)
+                self._make_private(target)
             dotted = _dotted(target)
             if dotted is not None:
                 self._frame.fresh.add(dotted)
@@ -628,6 +656,7 @@ class Extractor:
                 sources.setdefault(node.target.value, []).append((self._scope, source))
             if isinstance(node.value, cst.Call):
                 self._usage[id(node.value)] = (STORED, node.target.value)
+                self._make_private(node.target)
         elif isinstance(node.target, cst.Attribute):
             self._note_self_attribute(node.target, source)
 
@@ -646,8 +675,24 @@ class Extractor:
     def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
         self._side_effect(node)
 
+    def _make_private(self, target: cst.Name) -> None:
+        """``lock = threading.Lock()``: nothing else has seen the new object yet."""
+        frame = self._frame
+        frame.private[target.value] = tuple(frame.loops)
+        self._benign_names.add(id(target))
+
     def visit_Name(self, node: cst.Name) -> None:
-        names = self._frame.names
+        # A private object passed, stored, returned or captured by a nested function: other
+        # code may hold it now (``Thread(target=worker, args=(lock,))``).
+        frames = self._frames
+        current = frames[-1]
+        if current.private and id(node) not in self._benign_names:
+            current.private.pop(node.value, None)
+        if len(frames) > 1:
+            for frame in frames[:-1]:
+                if frame.private:
+                    frame.private.pop(node.value, None)
+        names = current.names
         names[node.value] = names.get(node.value, 0) + 1
 
     def visit_Import(self, node: cst.Import) -> None:
@@ -696,16 +741,35 @@ class Extractor:
                 bound = alias.asname.name.value
             self._bind_name(bound, ("import", qualname))
 
+    def _enter_block(self, node: cst.CSTNode) -> None:
+        self._frame.blocks.append(id(node))
+
+    def _leave_block(self, node: cst.CSTNode) -> None:
+        self._frame.blocks.pop()
+
+    def _enter_loop(self, node: cst.CSTNode) -> None:
+        frame = self._frame
+        frame.blocks.append(id(node))
+        frame.loops.append(id(node))
+
+    def _leave_loop(self, node: cst.CSTNode) -> None:
+        frame = self._frame
+        frame.blocks.pop()
+        frame.loops.pop()
+
     def enter_Try_body(self, node: cst.Try) -> None:
+        self._enter_block(node)
         if any(_catches_blocking_io_error(handler.type) for handler in node.handlers):
             self._frame.guards += 1
             self._guarded_bodies.add(id(node))
 
     def leave_Try_body(self, node: cst.Try) -> None:
+        self._leave_block(node)
         if id(node) in self._guarded_bodies:
             self._frame.guards -= 1
 
     def enter_With_body(self, node: cst.With) -> None:
+        self._enter_block(node)
         for item in node.items:
             call = item.item
             if (
@@ -718,6 +782,7 @@ class Extractor:
                 return
 
     def leave_With_body(self, node: cst.With) -> None:
+        self._leave_block(node)
         if id(node) in self._guarded_bodies:
             self._frame.guards -= 1
 
@@ -742,6 +807,8 @@ class Extractor:
             return
         head, *attrs = dotted.split(".")
         frame = self._frame
+        if isinstance(node.item, cst.Name):
+            self._benign_names.add(id(node.item))
         fact = CallFact(
             anchor=anchor,
             target=None,
@@ -751,6 +818,7 @@ class Extractor:
             is_with=True,
             guarded=frame.guards > 0,
             fresh_receiver=dotted in frame.fresh,
+            private_receiver=frame.is_private(dotted),
         )
         self._record(fact, ("chain", head, (*attrs, "__enter__")), {})
 
@@ -784,8 +852,14 @@ class Extractor:
         func = node.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
             # ``open(p).read()``, ``threading.Lock().acquire()``: a method of a new object.
-            fact.fresh_receiver = True
+            fact.fresh_receiver = fact.private_receiver = True
             self._method_of[id(func.value)] = fact
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            self._benign_names.add(id(func.value))
+            if frame.is_private(receiver):
+                fact.private_receiver = True
+                if tail == "acquire":
+                    del frame.private[receiver]  # acquired now: a second acquire waits
         if tail in _HINTED_CALLEES:
             fact.hints = _hints(node.args)
         if usage == STORED:
@@ -824,7 +898,7 @@ class Extractor:
             elif isinstance(value, cst.Call):
                 arg_refs[key] = ("call", id(value))
         fact.literals = literals
-        if receiver and receiver in frame.nonblocking:
+        if receiver and frame.is_nonblocking(receiver):
             fact.guarded = True
         if tail in _NONBLOCKING_MARKERS:
             self._note_nonblocking(node, receiver, tail, literals)
@@ -834,25 +908,34 @@ class Extractor:
     def _note_nonblocking(
         self, node: cst.Call, receiver: str, tail: str, literals: dict[str, Literal]
     ) -> None:
-        """Remember which socket a ``setblocking(False)`` or ``wait_readable(s)`` is about."""
+        """Remember which socket a ``setblocking(False)`` or ``wait_readable(s)`` is about,
+        and forget it after ``setblocking(True)`` or a timeout that is not zero: the last
+        such call before a use decides, and one in any branch makes the socket blocking."""
+        nonblocking = True
         if tail == "setblocking":
-            if literals.get("0") is not False:
-                return
+            nonblocking = "0" in literals and literals["0"] is False
         elif tail == "settimeout":
-            timeout = literals.get("0")
-            if isinstance(timeout, bool) or timeout != 0:
-                return
+            timeout = literals.get("0", 1)
+            nonblocking = not isinstance(timeout, bool) and timeout == 0
         else:
             receiver = ""
             if node.args and not node.args[0].keyword:
                 receiver = _dotted(node.args[0].value) or ""
         if not receiver:
             return
-        self._frame.nonblocking.add(receiver)
+        frame = self._frame
+        attribute = None
         if receiver.startswith("self.") and receiver.count(".") == 1 and self._classes:
+            attribute = (self._classes[-1][0].qualname, receiver[5:])
+        if not nonblocking:
+            frame.nonblocking.pop(receiver, None)
+            if attribute is not None:
+                self._blocking_attributes.add(attribute)
+            return
+        frame.nonblocking[receiver] = tuple(frame.blocks)
+        if attribute is not None:
             # ``self.sock.setblocking(False)`` in one method covers the whole class.
-            class_name = self._classes[-1][0].qualname
-            self._nonblocking_attributes.add((class_name, receiver[5:]))
+            self._nonblocking_attributes.add(attribute)
 
     def _record(
         self, fact: CallFact, callee: tuple[Any, ...] | None, arg_refs: dict[str, tuple[Any, ...]]
@@ -951,7 +1034,11 @@ class Extractor:
             if not receiver.startswith("self.") or receiver.count(".") != 1:
                 continue
             owner_class = call.owner.rpartition(".")[0]
-            if (owner_class, receiver[5:]) in self._nonblocking_attributes:
+            attribute = (owner_class, receiver[5:])
+            if (
+                attribute in self._nonblocking_attributes
+                and attribute not in self._blocking_attributes
+            ):
                 call.guarded = True
 
     def _resolve_call(self, pending: _PendingCall) -> None:
@@ -1386,6 +1473,13 @@ _ENTER_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.ClassDef: Extractor.enter_ClassDef_body,
     cst.Try: Extractor.enter_Try_body,
     cst.With: Extractor.enter_With_body,
+    cst.For: Extractor._enter_loop,
+    cst.While: Extractor._enter_loop,
+    cst.If: Extractor._enter_block,
+    cst.Else: Extractor._enter_block,
+    cst.ExceptHandler: Extractor._enter_block,
+    cst.Finally: Extractor._enter_block,
+    cst.MatchCase: Extractor._enter_block,
 }
 _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.FunctionDef: Extractor.leave_FunctionDef_body,
@@ -1393,6 +1487,13 @@ _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.ClassDef: Extractor.leave_ClassDef_body,
     cst.Try: Extractor.leave_Try_body,
     cst.With: Extractor.leave_With_body,
+    cst.For: Extractor._leave_loop,
+    cst.While: Extractor._leave_loop,
+    cst.If: Extractor._leave_block,
+    cst.Else: Extractor._leave_block,
+    cst.ExceptHandler: Extractor._leave_block,
+    cst.Finally: Extractor._leave_block,
+    cst.MatchCase: Extractor._leave_block,
 }
 
 

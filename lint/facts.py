@@ -82,9 +82,13 @@ class CallFact:
     #: Inside ``try: ... except BlockingIOError`` or ``with suppress(BlockingIOError)``:
     #: the code expects the call to fail rather than block (a non-blocking socket or fd).
     guarded: bool = False
-    #: The receiver was constructed earlier in the same function (``lock = Lock()`` then
-    #: ``lock.acquire()``): a fresh lock is free.
+    #: The receiver was constructed earlier in the same function (``f = open(p)`` then
+    #: ``f.read()``): the file is reported where it is opened.
     fresh_receiver: bool = False
+    #: ... and nothing else can hold it yet: not passed, stored or captured since, and the
+    #: call is not in a loop entered after it was made (``lock = Lock()`` then
+    #: ``lock.acquire()``: a lock nobody else has seen is free).
+    private_receiver: bool = False
     #: For the few callees whose blocking depends on their arguments (``getaddrinfo``):
     #: the identifiers and short string literals among the arguments.
     hints: tuple[str, ...] = ()

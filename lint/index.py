@@ -497,13 +497,16 @@ def is_nonblocking(call: CallFact, entry: Blocking) -> bool:
 
     Literal arguments can say so (``acquire(blocking=False)``), the surrounding code can
     (a ``try`` that expects ``BlockingIOError`` is using a non-blocking socket), and so can
-    the receiver (a lock created a line above is free).
+    the receiver (a lock created earlier in the function, that no other code can hold yet,
+    is free).
     """
     if call.guarded:
         return True
     if entry.lazy and call.usage != ITERATED:
         return True  # a generator: nothing happens until something iterates it
     if entry.free_when_fresh and call.fresh_receiver:
+        return True
+    if entry.free_when_private and call.private_receiver:
         return True
     if entry.exempt is not None and entry.exempt(call):
         return True

@@ -383,7 +383,9 @@ class BlockingThreadWait(BlockingCallRule):
     deadlocks. Use the framework's primitives (``asyncio.Lock``, ``trio.Lock``,
     ``anyio.Lock``, ``asyncio.Queue``, memory channels), or wait in a worker thread. Calls
     that cannot block, such as ``acquire(blocking=False)`` or ``get(block=False)``, are not
-    reported.
+    reported, nor is the first acquire of a lock the function has just created, as long as
+    no other code can hold it: once it is passed (to a ``Thread``, say), stored, returned or
+    captured by a nested function, or acquired again in a loop, acquiring it may wait.
     """
 
     code = "CC107"
@@ -403,6 +405,11 @@ async def worker(results: asyncio.Queue):
     job = jobs.get(block=False)
     await results.put(job)
     await asyncio.Queue().get()
+
+async def private_lock():
+    lock = threading.Lock()
+    lock.acquire()  # nothing else can hold a lock made a line above
+    lock.release()
 """,
     )
     INVALID = (
@@ -423,6 +430,18 @@ class Worker:
         queue.Queue(maxsize=1).put(job)  # error: CC107
         queue.Queue().put(job)  # unbounded: put() never waits
         return job
+""",
+        """
+import threading
+
+def worker(lock):
+    with lock:
+        pass
+
+async def start():
+    lock = threading.Lock()
+    threading.Thread(target=worker, args=(lock,)).start()
+    lock.acquire()  # error: CC107
 """,
     )
 

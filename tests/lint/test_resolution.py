@@ -684,3 +684,100 @@ def test_return_annotations_of_functions_in_other_modules_type_their_results(
     )
     result = lint_paths([str(tmp_path / "app.py")], Settings(root=tmp_path))
     assert [(f.line, f.code) for f in result.findings] == [(3, "CC105"), (4, "CC105")]
+
+
+@pytest.mark.parametrize(
+    ("between", "reported"),
+    [
+        ("", False),
+        ("    with lock:\n        pass\n", False),
+        ("    threading.Thread(target=worker, args=(lock,)).start()\n", True),
+        ("    locks = [lock]\n", True),
+        ("    self_lock = lock\n", True),
+        ("    registry.add(lock)\n", True),
+        ("    def inner():\n        lock.release()\n", True),
+        ("    lock = shared\n", True),
+        ("    lock.acquire()\n", True),  # the second acquire waits for the first
+    ],
+    ids=[
+        "alone",
+        "after-with",
+        "thread",
+        "list",
+        "alias",
+        "passed",
+        "captured",
+        "rebound",
+        "twice",
+    ],
+)
+def test_a_lock_made_in_the_function_is_free_only_while_nothing_else_can_hold_it(
+    between: str, reported: bool
+) -> None:
+    source = (
+        "import threading\n"
+        "shared = threading.Lock()\n"
+        "def worker(lock):\n    lock.acquire()\n"
+        "async def handler(registry):\n"
+        "    lock = threading.Lock()\n"
+        f"{between}"
+        "    lock.acquire()\n"
+    )
+    codes = [f.code for f in lint_source(source) if f.line == source.count("\n")]
+    assert codes == (["CC107"] if reported else [])
+
+
+def test_a_lock_made_before_a_loop_is_not_free_inside_it() -> None:
+    source = """
+import threading
+
+async def handler(items):
+    lock = threading.Lock()
+    for item in items:
+        lock.acquire()
+    [lock.acquire() for item in items]
+    inner = threading.Lock()
+    for item in items:
+        made = threading.Lock()
+        made.acquire()
+"""
+    assert lines_and_codes(lint_source(source)) == [(7, "CC107"), (8, "CC107")]
+
+
+@pytest.mark.parametrize(
+    ("calls", "reported"),
+    [
+        ("s.setblocking(False)\n", False),
+        ("s.settimeout(0)\n", False),
+        ("s.setblocking(False)\n    s.setblocking(True)\n", True),
+        ("s.setblocking(False)\n    s.settimeout(5)\n", True),
+        ("s.setblocking(False)\n    s.settimeout(None)\n", True),
+        ("s.setblocking(False)\n    if flag:\n        s.setblocking(True)\n", True),
+        ("s.setblocking(True)\n    s.setblocking(False)\n", False),
+        ("if flag:\n        s.setblocking(False)\n", True),
+    ],
+)
+def test_the_last_setblocking_before_a_use_decides(calls: str, reported: bool) -> None:
+    source = (
+        f"import socket\nasync def f(flag):\n    s = socket.socket()\n    {calls}    s.recv(1)\n"
+    )
+    codes = [f.code for f in lint_source(source)]
+    assert codes == (["CC104"] if reported else [])
+
+
+def test_a_method_making_the_socket_blocking_again_cancels_the_class_wide_mark() -> None:
+    source = """
+import socket
+
+class Connection:
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setblocking(False)
+
+    def block(self):
+        self.sock.setblocking(True)
+
+    async def read(self):
+        return self.sock.recv(1)
+"""
+    assert lines_and_codes(lint_source(source)) == [(13, "CC104")]
