@@ -103,32 +103,35 @@ class Guard:
 
     # --- phases --------------------------------------------------------------------------------
 
-    @contextmanager
-    def phase_of(self, item: pytest.Item, when: str) -> Iterator[None]:
-        """Run one phase of a test (setup, call, teardown) under the detectors.
+    @property
+    def active(self) -> bool:
+        """Whether any detector runs in this session."""
+        return self._started
 
-        Findings fail a phase that passed (or warn, in warn mode); when the phase failed on
-        its own, they are added to its report as a section instead.
+    def enter_phase(self, item: pytest.Item, when: str) -> str:
+        """Start one phase of a test (setup, call, teardown) under the detectors.
+
+        Returns a problem with the test's markers to fail the phase with once it has run
+        (failing before it runs would skip every other plugin's part of the phase, and their
+        teardown would then trip over it), or an empty string.
         """
-        if not self._started:
-            yield
-            return
-        marker_problem = ""
-        with contained("leak"):
-            marker_problem = self._begin(item, when)
-        passed = False
         try:
-            yield
-            passed = True
-        finally:
-            findings: list[Finding] = []
-            with contained("leak"):
-                findings = self._end(item, when)
-            self._deliver(item, when, findings, passed)
-            if marker_problem and not passed:
-                item.add_report_section(when, "concurrency-guard", marker_problem)
-        # Raised after the phase ran, not before: failing before would skip every other
-        # plugin's part of this phase, and their teardown would then trip over it.
+            return self._begin(item, when)
+        except Exception as exc:
+            _runtime.internal_error("leak", exc)
+            return ""
+
+    def leave_phase(self, item: pytest.Item, when: str, passed: bool, marker_problem: str) -> None:
+        """End one phase: findings fail a phase that passed (or warn, in warn mode); when the
+        phase failed on its own, they are added to its report as a section instead."""
+        findings: list[Finding] = []
+        try:
+            findings = self._end(item, when)
+        except Exception as exc:
+            _runtime.internal_error("leak", exc)
+        if marker_problem and not passed:
+            item.add_report_section(when, "concurrency-guard", marker_problem)
+        self._deliver(item, when, findings, passed)
         if marker_problem:
             pytest.fail(marker_problem, pytrace=False)
 
@@ -168,10 +171,16 @@ class Guard:
         return findings
 
     def _deliver(self, item: pytest.Item, when: str, findings: list[Finding], passed: bool) -> None:
-        self._report_internal_errors()
+        if len(_runtime.errors) > self._errors_reported:
+            self._report_internal_errors()
+        if not findings:
+            return
         text = ""
-        with contained("leak" if any(isinstance(f, LeakReport) for f in findings) else "loop-lag"):
+        try:
             text = "\n\n".join(self._format(f) for f in findings)
+        except Exception as exc:
+            leaks = any(isinstance(f, LeakReport) for f in findings)
+            _runtime.internal_error("leak" if leaks else "loop-lag", exc)
         if not text:
             return
         if not passed:

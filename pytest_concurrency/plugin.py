@@ -36,28 +36,42 @@ def pytest_report_header(config: pytest.Config) -> str:
     return config.stash[guard_key].settings.header()
 
 
+def _phase(item: pytest.Item, when: str) -> Generator[None, None, None]:
+    """One phase of a test under the detectors (the body of the three runtest wrappers)."""
+    guard = item.config.stash[guard_key]
+    if not guard.active:
+        return (yield)
+    marker_problem = guard.enter_phase(item, when)
+    try:
+        result = yield
+    except BaseException:
+        guard.leave_phase(item, when, False, marker_problem)
+        raise
+    guard.leave_phase(item, when, True, marker_problem)
+    return result
+
+
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    with item.config.stash[guard_key].phase_of(item, "setup"):
-        return (yield)
+    return (yield from _phase(item, "setup"))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    with item.config.stash[guard_key].phase_of(item, "call"):
-        return (yield)
+    return (yield from _phase(item, "call"))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    with item.config.stash[guard_key].phase_of(item, "teardown"):
-        return (yield)
+    return (yield from _phase(item, "teardown"))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
 ) -> Generator[None, object, object]:
+    if fixturedef.scope == "function":  # owned by the test that uses it
+        return (yield)
     guard = request.config.stash[guard_key]
     owner = None
     with contained("leak"):
@@ -77,6 +91,8 @@ def pytest_fixture_setup(
 def pytest_fixture_post_finalizer(
     fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
 ) -> None:
+    if fixturedef.scope == "function":
+        return
     with contained("leak"):
         request.config.stash[guard_key].fixture_finalized(fixturedef)
 

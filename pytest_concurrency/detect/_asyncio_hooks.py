@@ -93,7 +93,7 @@ def abandon_pending(loop: Any, why: str) -> None:
     ``KeyboardInterrupt`` stopped the loop, the tasks still pending were interrupted, not left
     behind (a test expecting that exception would otherwise be blamed for every task it had).
     """
-    if not _ownership.tracking or sys.exc_info()[0] is not None:
+    if not _ownership.tracking or not _ownership.tasks_recorded() or sys.exc_info()[0] is not None:
         return
     try:
         pending = {task for task in asyncio.all_tasks(loop) if not task.done()}
@@ -112,10 +112,13 @@ def abandon_pending(loop: Any, why: str) -> None:
 
 def _handle_run_patch() -> Patch:
     original = asyncio.events.Handle._run
+    # Bound once: this runs for every callback and task step of every asyncio loop.
+    monitors = _steps.active
+    settings = _steps.settings
 
     def _run(self: asyncio.events.Handle) -> None:
-        monitor = _steps.active.get(id(self._loop))  # type: ignore[attr-defined]
-        if monitor is None or not _steps.settings.enabled:
+        monitor = monitors.get(id(self._loop))  # type: ignore[attr-defined]
+        if monitor is None or not settings.enabled:
             original(self)
             return
         previous = monitor.begin(self)
@@ -165,7 +168,7 @@ def _loop_patches(loop_class: Any) -> list[Patch]:
                     "task",
                     _ownership.weak(task),
                     skip=1,
-                    creator=asyncio.current_task(self),
+                    loop=self,
                     runs=getattr(coro, "cr_code", None),
                 )
             except Exception as exc:

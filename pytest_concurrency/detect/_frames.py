@@ -15,8 +15,8 @@ import site
 import sys
 import sysconfig
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from types import CodeType, FrameType
+from typing import NamedTuple
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # The working directory when we were imported, to make relative code paths absolute without
@@ -75,9 +75,12 @@ def _classify(filename: str) -> bool:
     return not any(path.startswith(prefix) for prefix in _LIBRARY_PREFIXES)
 
 
-@dataclass(frozen=True)
-class Location:
-    """One line of code: a file, a line number and the function it is in."""
+class Location(NamedTuple):
+    """One line of code: a file, a line number and the function it is in.
+
+    A named tuple rather than a dataclass: one is made for every task, thread and process
+    created during a test, and a tuple is several times cheaper to make.
+    """
 
     filename: str
     lineno: int
@@ -220,7 +223,7 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKi
         frame: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
         return None, NO_USER_CODE
-    fallback: Location | None = None
+    fallback: FrameType | None = None
     found = NO_USER_CODE
     depth = 0
     while frame is not None and depth < limit:
@@ -236,12 +239,13 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKi
             found = LOOP_STEP
             break
         if fallback is None and not code.co_filename.startswith(_PACKAGE_PREFIX):
-            fallback = Location(
-                code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name
-            )
+            fallback = frame
         frame = frame.f_back
         depth += 1
-    return fallback, found
+    if fallback is None:
+        return None, found
+    code = fallback.f_code
+    return Location(code.co_filename, fallback.f_lineno or code.co_firstlineno, code.co_name), found
 
 
 def user_frames(stack: Sequence[Location]) -> list[Location]:

@@ -141,7 +141,7 @@ def strong(obj: Any) -> Callable[[], Any]:
     return lambda: obj
 
 
-_task_owners: weakref.WeakKeyDictionary[Any, Owner] = weakref.WeakKeyDictionary()
+_task_owners: dict[int, tuple[weakref.ReferenceType[Any], Owner]] = {}
 """The owner of each recorded asyncio task, so that what the task makes belongs to it too."""
 
 
@@ -149,16 +149,16 @@ def track(
     kind: str,
     ref: Callable[[], Any],
     skip: int,
-    creator: Any = None,
+    loop: Any = None,
     runs: CodeType | None = None,
 ) -> Owner | None:
     """Record a creation for the owner it belongs to; returns that owner, or None.
 
     ``skip`` is the number of our own frames between the code that creates and this function;
-    ``creator`` is the asyncio task running when it happens, if known (else it is looked up);
+    ``loop`` is the event loop it happens on, if known (else the running one is looked up);
     ``runs`` is the code a new task will run.
     """
-    inherited = _inherited_owner(creator)
+    inherited = _inherited_owner(loop)
     if inherited is not None:
         if inherited.closed:
             return None
@@ -174,7 +174,7 @@ def track(
     if kind == "task":
         obj = ref()
         if obj is not None:
-            _task_owners[obj] = owner
+            _task_owners[id(obj)] = (weakref.ref(obj, _forget_task(id(obj))), owner)
     return owner
 
 
@@ -186,16 +186,28 @@ def _made_for_user(found: SiteKind, runs: CodeType | None) -> bool:
     return found == LOOP_STEP and runs is not None and is_user_file(runs.co_filename)
 
 
-def _inherited_owner(creator: Any) -> Owner | None:
-    """The owner of the running task (``creator``, or the current one), else of the thread."""
+def _forget_task(key: int) -> Callable[[Any], None]:
+    def forget(_: Any) -> None:
+        _task_owners.pop(key, None)
+
+    return forget
+
+
+def tasks_recorded() -> bool:
+    """Whether any recorded task may still be alive (else no task can have been leaked)."""
+    return bool(_task_owners)
+
+
+def _inherited_owner(loop: Any) -> Owner | None:
+    """The owner of the task running on ``loop`` (or on this thread's running loop), else of
+    the thread."""
     if _task_owners:
-        task = creator
-        if task is None:
+        if loop is None:
             loop = asyncio.events._get_running_loop()
-            task = asyncio.current_task(loop) if loop is not None else None
+        task = asyncio.current_task(loop) if loop is not None else None
         if task is not None:
-            owner = _task_owners.get(task)
-            if owner is not None:
-                return owner
+            entry = _task_owners.get(id(task))
+            if entry is not None and entry[0]() is task:
+                return entry[1]
     thread_owner: Owner | None = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
     return thread_owner

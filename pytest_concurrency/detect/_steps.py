@@ -58,6 +58,7 @@ class LagSettings:
 
 
 settings = LagSettings()
+_get_ident = threading.get_ident
 
 
 class LagListener:
@@ -209,7 +210,7 @@ class StepMonitor:
             self.seq,
             now,
             what,
-            threading.get_ident(),
+            _get_ident(),
             settings.gc_seconds,
             clock.baseline(now),
             clock.thread_start_wait,
