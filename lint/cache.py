@@ -111,6 +111,7 @@ def encode_facts(facts: FileFacts) -> tuple[Any, ...]:
         tuple(facts.star_imports),
         facts.all_names,
         tuple(facts.imported_modules),
+        facts.framework_names,
         tuple(
             tuple(getattr(f, name) for name in _FUNCTION_FIELDS) for f in facts.functions.values()
         ),
@@ -123,8 +124,8 @@ def encode_facts(facts: FileFacts) -> tuple[Any, ...]:
 
 def decode_facts(values: tuple[Any, ...]) -> FileFacts:
     """The inverse of :func:`encode_facts`."""
-    (module, is_package, error, frameworks, exports, stars, all_names, imported, functions,
-     classes, calls, anchor_count, line_count) = values  # fmt: skip
+    (module, is_package, error, frameworks, exports, stars, all_names, imported,
+     framework_names, functions, classes, calls, anchor_count, line_count) = values  # fmt: skip
     function_facts = [FunctionFacts(*function) for function in functions]
     class_facts = [ClassFacts(*class_values) for class_values in classes]
     return FileFacts(
@@ -136,6 +137,7 @@ def decode_facts(values: tuple[Any, ...]) -> FileFacts:
         star_imports=list(stars),
         all_names=all_names,
         imported_modules=set(imported),
+        framework_names=framework_names,
         functions={function.qualname: function for function in function_facts},
         classes={class_.qualname: class_ for class_ in class_facts},
         calls=[_decode_call(call) for call in calls],

@@ -301,7 +301,7 @@ class Linter:
         findings = tuple(
             (
                 f.path, f.line, f.column, f.end_line, f.end_column, f.code, f.message,
-                None if f.fix is None else (f.fix.kind, f.fix.safety, f.fix.framework),
+                None if f.fix is None else (f.fix.kind, f.fix.safety, f.fix.framework, f.fix.name),
                 self._anchors.get(f, -1),  # CC000 findings have no anchor
             )
             for f in self.result.findings

@@ -287,6 +287,10 @@ class Extractor:
         #: Name nodes whose occurrence does not let a private object escape: the target of
         #: the assignment that made it, the receiver of a method call, a ``with`` item.
         self._benign_names: set[int] = set()
+        #: Inside ``if TYPE_CHECKING:``, and the imports made there (bound for the type
+        #: checker, not when the code runs).
+        self._type_checking = 0
+        self._typing_only: set[int] = set()
         #: Inner call node -> the call of a method on its result, waiting for its anchor.
         self._method_of: dict[int, CallFact] = {}
         self._lambda_names: dict[int, str] = {}
@@ -587,8 +591,29 @@ class Extractor:
             self._usage[id(node.expression)] = (AWAITED, None)
 
     def visit_Expr(self, node: cst.Expr) -> None:
-        if isinstance(node.value, cst.Call):
-            self._usage[id(node.value)] = (DROPPED, None)
+        self._drop(node.value)
+
+    def _drop(self, node: cst.BaseExpression) -> None:
+        """Mark the calls whose value an expression statement throws away: the statement
+        itself, either branch of ``a if c else b``, the operands of ``and`` / ``or``, the
+        items of a tuple, the elements of a list, set or dict comprehension (a generator
+        expression left alone runs nothing)."""
+        if isinstance(node, cst.Call):
+            self._usage[id(node)] = (DROPPED, None)
+        elif isinstance(node, cst.IfExp):
+            self._drop(node.body)
+            self._drop(node.orelse)
+        elif isinstance(node, cst.BooleanOperation):
+            self._drop(node.left)
+            self._drop(node.right)
+        elif isinstance(node, cst.Tuple):
+            for element in node.elements:
+                self._drop(element.value)
+        elif isinstance(node, (cst.ListComp, cst.SetComp)):
+            self._drop(node.elt)
+        elif isinstance(node, cst.DictComp):
+            self._drop(node.key)
+            self._drop(node.value)
 
     def visit_Return(self, node: cst.Return) -> None:
         if isinstance(node.value, cst.Call):
@@ -705,9 +730,12 @@ class Extractor:
             if top in _FRAMEWORKS:
                 self.facts.frameworks.add(_FRAMEWORKS[top])
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                self._bind_name(alias.asname.name.value, ("import", dotted))
+                name, binding = alias.asname.name.value, ("import", dotted)
             else:
-                self._bind_name(top, ("import", top))
+                name, binding = top, ("import", top)
+            if self._type_checking:
+                self._typing_only.add(id(binding))
+            self._bind_name(name, binding)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         base = _dotted(node.module) if node.module is not None else ""
@@ -739,7 +767,10 @@ class Extractor:
             bound = name
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 bound = alias.asname.name.value
-            self._bind_name(bound, ("import", qualname))
+            binding = ("import", qualname)
+            if self._type_checking:
+                self._typing_only.add(id(binding))
+            self._bind_name(bound, binding)
 
     def _enter_block(self, node: cst.CSTNode) -> None:
         self._frame.blocks.append(id(node))
@@ -756,6 +787,16 @@ class Extractor:
         frame = self._frame
         frame.blocks.pop()
         frame.loops.pop()
+
+    def enter_If_body(self, node: cst.If) -> None:
+        self._enter_block(node)
+        if (_dotted(node.test) or "").rpartition(".")[2] == "TYPE_CHECKING":
+            self._type_checking += 1
+
+    def leave_If_body(self, node: cst.If) -> None:
+        self._leave_block(node)
+        if (_dotted(node.test) or "").rpartition(".")[2] == "TYPE_CHECKING":
+            self._type_checking -= 1
 
     def enter_Try_body(self, node: cst.Try) -> None:
         self._enter_block(node)
@@ -845,6 +886,7 @@ class Extractor:
             var=var,
             argc=len(node.args),
             guarded=frame.guards > 0,
+            nested_scope=self._scope.kind != "function",
         )
         receiver, _, tail = spelling.rpartition(".")
         if receiver and receiver in frame.fresh:
@@ -985,6 +1027,7 @@ class Extractor:
             self._mark_nonblocking_attributes()
         for pending in self._pending:
             self._resolve_call(pending)
+        self._name_frameworks()
         for function, scope, decorators in self._decorators:
             for decorator in decorators:
                 kind = _decorator_kind(self, scope, decorator)
@@ -1022,6 +1065,60 @@ class Extractor:
             if value is not None and value[0] == "qual":
                 facts.exports[name] = value[1]
         return facts
+
+    def _name_frameworks(self) -> None:
+        """How the fixes can name each framework's module: at module level, and at each
+        ``time.sleep`` statement the sleep fix may rewrite (where a parameter or local
+        called ``asyncio`` would shadow the module)."""
+        aliases: dict[str, list[str]] = {framework: [] for framework in catalogue.FRAMEWORKS}
+        bound: set[str] = set()  # names the module binds when it runs
+        for name, bindings in self._module_scope.bindings.items():
+            runtime = [b for b in bindings if id(b) not in self._typing_only]
+            if not runtime:
+                continue
+            bound.add(name)
+            modules = {b[1] for b in runtime if b[0] == "import"}
+            others = [
+                b
+                for b in runtime
+                if b[0] != "import" and not (b[0] == "value" and b[1][0] == "none")
+            ]
+            # ``try: import trio`` / ``except ImportError: trio = None`` still names trio.
+            if len(modules) == 1 and not others:
+                module = modules.pop()
+                if module in aliases:
+                    aliases[module].append(name)
+        for framework, names in aliases.items():
+            names.sort(key=lambda name: (name != framework, name))
+        self.facts.framework_names = self._framework_names(aliases, bound, set())
+        for pending in self._pending:
+            fact = pending.fact
+            if (
+                fact.target == "time.sleep"
+                and fact.usage == DROPPED
+                and fact.in_async
+                and not fact.nested_scope
+            ):
+                local: set[str] = set()
+                scope: _Scope | None = pending.scope
+                while scope is not None and scope is not self._module_scope:
+                    if scope.kind != "class":
+                        local.update(scope.bindings)
+                    scope = scope.parent
+                fact.framework_names = self._framework_names(aliases, bound, local)
+
+    @staticmethod
+    def _framework_names(
+        aliases: dict[str, list[str]], bound: set[str], local: set[str]
+    ) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for framework, candidates in aliases.items():
+            usable = [name for name in candidates if name not in local]
+            if usable:
+                names[framework] = usable[0]
+            elif framework not in bound and framework not in local:
+                names[framework] = f"+{framework}"
+        return names
 
     def _ensure_resolved(self, fact: CallFact) -> None:
         pending = self._pending_by_anchor.get(fact.anchor)
@@ -1312,6 +1409,10 @@ class Extractor:
         assert target is not None
         if target == "builtins.super":
             return self._super_type(fact)
+        if target == "builtins.type" and fact.argc == 1:
+            # ``type(self).create()``: the class of the value.
+            argument = fact.refs.get("0")
+            return argument.target if argument is not None and argument.kind == "type" else None
         if target == "queue.Queue" and (
             fact.argc == 0 or fact.literals.get("0") == 0 or fact.literals.get("maxsize") == 0
         ):
@@ -1475,7 +1576,7 @@ _ENTER_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.With: Extractor.enter_With_body,
     cst.For: Extractor._enter_loop,
     cst.While: Extractor._enter_loop,
-    cst.If: Extractor._enter_block,
+    cst.If: Extractor.enter_If_body,
     cst.Else: Extractor._enter_block,
     cst.ExceptHandler: Extractor._enter_block,
     cst.Finally: Extractor._enter_block,
@@ -1489,7 +1590,7 @@ _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.With: Extractor.leave_With_body,
     cst.For: Extractor._leave_loop,
     cst.While: Extractor._leave_loop,
-    cst.If: Extractor._leave_block,
+    cst.If: Extractor.leave_If_body,
     cst.Else: Extractor._leave_block,
     cst.ExceptHandler: Extractor._leave_block,
     cst.Finally: Extractor._leave_block,

@@ -67,6 +67,10 @@ class CallFact:
     #: ``def`` or ``lambda``.
     in_async: bool
     usage: str = OTHER
+    #: In a class body or comprehension inside its function, not in the function's own
+    #: scope: there ``await`` is a syntax error (a class body) or changes what the code
+    #: does (a comprehension turns asynchronous), so no fix adds one.
+    nested_scope: bool = False
     #: The local name the result is stored in, when ``usage`` is ``STORED``.
     var: str | None = None
     #: True when that local name is never read anywhere in the enclosing function.
@@ -95,6 +99,11 @@ class CallFact:
     #: The anchor of the call whose result this one is a method of: ``open(p)`` for
     #: ``open(p).read()``; -1 when the receiver is not a call.
     receiver: int = -1
+    #: For a ``time.sleep`` statement in an ``async def`` (which the sleep fix rewrites):
+    #: framework -> how the code can name that framework's module there (``aio`` for
+    #: ``import asyncio as aio``), ``+`` first when the import must be added. A framework
+    #: missing cannot be named there without a conflict (a parameter called ``asyncio``).
+    framework_names: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -163,6 +172,10 @@ class FileFacts:
     all_names: tuple[str, ...] | None = None
     #: Every module named by an import in the file.
     imported_modules: set[str] = field(default_factory=set)
+    #: Framework -> the module-level name bound to it when the code runs (not only under
+    #: ``if TYPE_CHECKING:``), or ``+`` and its name when ``import <framework>`` can be
+    #: added without a conflict; see ``CallFact.framework_names``.
+    framework_names: dict[str, str] = field(default_factory=dict)
     functions: dict[str, FunctionFacts] = field(default_factory=dict)
     classes: dict[str, ClassFacts] = field(default_factory=dict)
     calls: list[CallFact] = field(default_factory=list)

@@ -11,15 +11,17 @@ rewrites them:
     ``fetch()`` becomes ``await fetch()``.
 ``keep-task-reference``
     ``asyncio.create_task(job())`` becomes three statements that keep the task in a
-    module-level set until it is done, and the set is defined after the imports.
+    module-level set until it is done, and the set is defined after the imports (under a
+    name the module does not use yet, unless it is a set an earlier fix defined).
 
-Imports are added with libcst's ``AddImportsVisitor`` codemod. The result must parse, or
-the file is left untouched.
+Imports are added with libcst's ``AddImportsVisitor`` codemod, and only those the new code
+uses; a module that already names the framework (``import asyncio as aio``, an import in
+``try: ... except ImportError``) keeps its own name. The result must compile, or the file
+is left untouched.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,13 +70,23 @@ class _AnchorFinder(cst.CSTVisitor):
 
 
 class _Fixer(cst.CSTTransformer):
-    def __init__(self, nodes: Mapping[int, Fix], context: CodemodContext, task_name: str) -> None:
+    def __init__(
+        self,
+        nodes: Mapping[int, Fix],
+        context: CodemodContext,
+        task_name: str,
+        task_set: tuple[str, bool],
+    ) -> None:
         super().__init__()
         self.nodes = nodes
         self.context = context
         self.task_name = task_name
+        #: The module-level set keeping tasks, and whether it must be defined.
+        self.task_set, self.define_task_set = task_set
         self.applied = 0
         self.needs_task_set = False
+        #: How the set's annotation names asyncio ("" when it cannot).
+        self.asyncio_name = ""
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         fix = self.nodes.get(id(original_node))
@@ -85,9 +97,12 @@ class _Fixer(cst.CSTTransformer):
             return cst.Await(expression=updated_node)
         if fix.kind == "async-sleep":
             self.applied += 1
-            AddImportsVisitor.add_needed_import(self.context, fix.framework)
+            name = fix.name or f"+{fix.framework}"
+            if name.startswith("+"):
+                name = name[1:]
+                AddImportsVisitor.add_needed_import(self.context, name)
             sleep = updated_node.with_changes(
-                func=cst.Attribute(value=cst.Name(fix.framework), attr=cst.Name("sleep"))
+                func=cst.Attribute(value=cst.Name(name), attr=cst.Name("sleep"))
             )
             return cst.Await(expression=sleep)
         return updated_node
@@ -95,14 +110,14 @@ class _Fixer(cst.CSTTransformer):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        targets = [
-            index
+        targets: dict[int, Fix] = {
+            index: fix
             for index, statement in enumerate(original_node.body)
             if isinstance(statement, cst.Expr)
             and isinstance(statement.value, cst.Call)
             and (fix := self.nodes.get(id(statement.value))) is not None
             and fix.kind == "keep-task-reference"
-        ]
+        }
         if not targets:
             return updated_node
         body: list[cst.BaseSmallStatement] = []
@@ -113,9 +128,8 @@ class _Fixer(cst.CSTTransformer):
             assert isinstance(statement, cst.Expr)
             body.extend(self._keep_reference(statement.value))
             self.applied += 1
+            self.asyncio_name = self.asyncio_name or targets[index].name
         self.needs_task_set = True
-        AddImportsVisitor.add_needed_import(self.context, "asyncio")
-        AddImportsVisitor.add_needed_import(self.context, "typing", "Any")
         if len(updated_node.body) > 1:
             return updated_node.with_changes(body=body)
         # One statement per line, the comment staying on the line that creates the task.
@@ -126,19 +140,25 @@ class _Fixer(cst.CSTTransformer):
 
     def _keep_reference(self, call: cst.BaseExpression) -> list[cst.BaseSmallStatement]:
         task = cst.Name(self.task_name)
+        tasks = self.task_set
         return [
             cst.Assign(targets=[cst.AssignTarget(target=task)], value=call),
-            cst.Expr(cst.parse_expression(f"{TASK_SET}.add({self.task_name})")),
-            cst.Expr(
-                cst.parse_expression(f"{self.task_name}.add_done_callback({TASK_SET}.discard)")
-            ),
+            cst.Expr(cst.parse_expression(f"{tasks}.add({self.task_name})")),
+            cst.Expr(cst.parse_expression(f"{self.task_name}.add_done_callback({tasks}.discard)")),
         ]
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if not self.needs_task_set or _defines(updated_node, TASK_SET):
+        if not self.needs_task_set or not self.define_task_set:
             return updated_node
+        # The imports the definition uses, and only those.
+        AddImportsVisitor.add_needed_import(self.context, "typing", "Any")
+        asyncio_name = self.asyncio_name
+        if asyncio_name.startswith("+"):
+            asyncio_name = asyncio_name[1:]
+            AddImportsVisitor.add_needed_import(self.context, asyncio_name)
+        element = f"{asyncio_name}.Future[Any]" if asyncio_name else "Any"
         definition = cst.parse_statement(
-            f"{TASK_SET}: set[asyncio.Future[Any]] = set()\n",
+            f"{self.task_set}: set[{element}] = set()\n",
             config=updated_node.config_for_parsing,
         )
         body = list(updated_node.body)
@@ -152,16 +172,47 @@ class _Fixer(cst.CSTTransformer):
         return updated_node.with_changes(body=body)
 
 
-def _defines(module: cst.Module, name: str) -> bool:
+def _task_set(module: cst.Module, source: str) -> tuple[str, bool]:
+    """The module-level set the task fix keeps tasks in, and whether it must be defined.
+
+    A set an earlier fix defined (``NAME: ... = set()`` at module level) is reused; a name
+    the module uses for anything else is not (``_background_tasks = []`` would break).
+    """
+    number = 0
+    while True:
+        name = TASK_SET if number == 0 else f"{TASK_SET}_{number}"
+        if not re.search(rf"\b{re.escape(name)}\b", source):
+            return name, True
+        if _defines_empty_set(module, name):
+            return name, False
+        number += 1
+
+
+def _defines_empty_set(module: cst.Module, name: str) -> bool:
+    """Whether the module's only binding of ``name`` at module level is ``name = set()``."""
+    found = False
     for statement in module.body:
-        if isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                target = getattr(small, "target", None)
-                targets = [t.target for t in getattr(small, "targets", ())]
-                for candidate in [target, *targets]:
-                    if isinstance(candidate, cst.Name) and candidate.value == name:
-                        return True
-    return False
+        if not isinstance(statement, cst.SimpleStatementLine):
+            continue
+        for small in statement.body:
+            if isinstance(small, cst.AnnAssign):
+                targets, value = [small.target], small.value
+            elif isinstance(small, cst.Assign):
+                targets, value = [t.target for t in small.targets], small.value
+            else:
+                continue
+            if not any(isinstance(t, cst.Name) and t.value == name for t in targets):
+                continue
+            is_set = (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Name)
+                and value.func.value == "set"
+                and not value.args
+            )
+            if found or not is_set:
+                return False
+            found = True
+    return found
 
 
 def _after_imports(body: Sequence[cst.BaseStatement]) -> int:
@@ -207,12 +258,15 @@ def apply_fixes(source: bytes, fixes: Mapping[int, Fix]) -> FixResult:
         raise FixError("the file changed since it was linted")
     context = CodemodContext()
     text = module.code
-    fixer = _Fixer(finder.nodes, context, _free_name(text, "_task"))
+    fixer = _Fixer(finder.nodes, context, _free_name(text, "_task"), _task_set(module, text))
     fixed = module.visit(fixer)
     fixed = AddImportsVisitor(context).transform_module(fixed)
     result = fixed.bytes
     try:
-        ast.parse(result)
+        # Compiled, not only parsed: ``await`` where it is not allowed passes the parser.
+        compile(result, "<fixed>", "exec", dont_inherit=True)
     except SyntaxError as error:  # pragma: no cover - a bug in a fix, never in user code
-        raise FixError(f"the fixed code would not parse ({error.msg}); left unchanged") from None
+        raise FixError(f"the fixed code would not compile ({error.msg}); left unchanged") from None
+    except (ValueError, RecursionError, MemoryError):
+        pass  # too deep for the compiler here: the parse above accepted it
     return FixResult(result, fixer.applied)

@@ -34,8 +34,12 @@ class CoroutineNotAwaited(Rule):
     module's own ``async def`` functions and methods (through ``self`` too), the project's
     coroutine functions imported from other modules, and the names listed in
     ``extra-coroutine-functions``. A function behind a decorator that may return something
-    else (``@hypothesis.given``, a project's own wrapper) is not judged. The fix is safe:
-    inside an ``async def`` the call gets its ``await``.
+    else (``@hypothesis.given``, a project's own wrapper) is not judged. A coroutine thrown
+    away inside an expression statement counts too: either branch of ``a if c else b``,
+    ``ready and fetch()``, the items of a tuple, the elements of a list, set or dict
+    comprehension. The fix is safe: inside an ``async def`` the call gets its ``await``
+    (not in a class body or comprehension nested in it, where ``await`` is a syntax error
+    or changes what the code does).
     """
 
     code = "CC201"
@@ -120,7 +124,8 @@ def not_async():
                     "the coroutine is created and dropped, so its body never runs; "
                     f"write `await {call.spelling}(...)`"
                 )
-                yield RawFinding(self.code, call.anchor, message, Fix("add-await", SAFE))
+                fix = None if call.nested_scope else Fix("add-await", SAFE)
+                yield RawFinding(self.code, call.anchor, message, fix)
             else:
                 message = (
                     f"`{call.spelling}()` is a coroutine function called outside async code: "
@@ -192,7 +197,7 @@ async def main():
                 "returned or passed on, so its body never runs; write "
                 f"`{call.var} = await {call.spelling}(...)`, or start it as a task"
             )
-            fix = Fix("add-await", UNSAFE) if call.in_async else None
+            fix = Fix("add-await", UNSAFE) if call.in_async and not call.nested_scope else None
             yield RawFinding(self.code, call.anchor, message, fix)
 
 
@@ -210,8 +215,10 @@ class TaskDropped(Rule):
     garbage-collected before it finishes, and if it fails its exception is never seen. Keep
     a reference until it is done, or better start it in an ``asyncio.TaskGroup`` (a nursery
     or task group with trio and anyio), which owns its tasks and propagates their errors.
-    ``tg.create_task(...)`` on a TaskGroup is fine. The unsafe fix keeps the task in a
-    module-level set and discards it when done.
+    ``tg.create_task(...)`` on a TaskGroup is fine. A method called on the new task on a
+    line of its own (``create_task(job()).add_done_callback(log)``) keeps no reference
+    either. The unsafe fix keeps the task in a module-level set and discards it when done
+    (a set under a name the module does not use yet).
     """
 
     code = "CC203"
@@ -266,12 +273,21 @@ async def main():
 
     def check(self, context: RuleContext) -> Iterator[RawFinding]:
         owner = _TASK_OWNER.get(context.framework, _TASK_OWNER["asyncio"])
-        for call in context.facts.calls:
+        calls = context.facts.calls
+        # ``asyncio.create_task(job()).add_done_callback(done)`` on a line of its own: the
+        # callback does not keep the task alive either.
+        receivers = {c.receiver for c in calls if c.usage == DROPPED and c.receiver >= 0}
+        for call in calls:
             if call.target not in TASK_SPAWNERS:
                 continue
             if call.usage == DROPPED:
-                fix = Fix("keep-task-reference", UNSAFE) if call.in_async else None
+                keep = call.in_async and not call.nested_scope
+                name = context.facts.framework_names.get("asyncio", "")
+                fix = Fix("keep-task-reference", UNSAFE, "asyncio", name) if keep else None
                 what = "is dropped"
+            elif call.anchor in receivers:
+                fix = None
+                what = "is dropped (the call made on it keeps no reference)"
             elif call.usage == STORED and call.var_unused:
                 fix = None
                 what = f"is stored in `{call.var}` and never used"

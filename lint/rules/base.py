@@ -38,6 +38,9 @@ class Fix:
     kind: str  # "async-sleep", "add-await" or "keep-task-reference"
     safety: str  # SAFE or UNSAFE
     framework: str = "asyncio"
+    #: How to name the framework's module there (``aio``), ``+`` first when its import must
+    #: be added; empty when it cannot be named (the task fix then types its set loosely).
+    name: str = ""
 
 
 @dataclass(slots=True)

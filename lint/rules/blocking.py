@@ -70,7 +70,11 @@ class BlockingSleep(BlockingCallRule):
     every other task waits too. Sleep with the framework's awaitable sleep instead
     (``asyncio.sleep``, ``trio.sleep`` or ``anyio.sleep``, depending on the framework the
     module imports). The fix is safe: ``time.sleep(x)`` becomes ``await asyncio.sleep(x)``
-    (or the trio / anyio equivalent) and the import is added.
+    (or the trio / anyio equivalent). The module's own name for the framework is used
+    (``import asyncio as aio`` gives ``aio.sleep``, an import in ``try: ... except
+    ImportError`` counts); otherwise the import is added. Where a parameter or a local
+    variable has the module's name, or the statement is in a class body inside the function,
+    no fix is offered.
     """
 
     code = "CC101"
@@ -142,9 +146,12 @@ async def fetch_with_retry(attempt):
 
     def fix_for(self, blocking: BlockingCall, framework: str) -> Fix | None:
         call = blocking.call
-        if call.usage != "dropped" or call.target != "time.sleep":
-            return None
-        return Fix("async-sleep", SAFE, framework)
+        if call.usage != "dropped" or call.target != "time.sleep" or call.nested_scope:
+            return None  # (``await`` in a class body nested in the function is an error)
+        name = call.framework_names.get(framework)
+        if name is None:
+            return None  # the module's name is taken there (a parameter called ``trio``)
+        return Fix("async-sleep", SAFE, framework, name)
 
 
 class BlockingSubprocess(BlockingCallRule):
