@@ -598,6 +598,7 @@ class Linter:
                 index=self.index,
                 framework=self._framework(facts, project_framework),
                 offloads=self.offloads,
+                framework_fixed=settings.framework != "auto",
             )
             findings: list[RawFinding] = []
             try:

@@ -95,6 +95,14 @@ _CONSUMERS = frozenset(
     }
 )
 
+#: pytest markers that run a test under a framework (pytest-trio, anyio's plugin,
+#: pytest-asyncio): evidence of the framework even without an import.
+_MARKER_FRAMEWORKS = {
+    "pytest.mark.trio": "trio",
+    "pytest.mark.anyio": "anyio",
+    "pytest.mark.asyncio": "asyncio",
+}
+
 #: Calls showing that a socket or file descriptor is used in non-blocking mode.
 _NONBLOCKING_MARKERS = frozenset(
     {
@@ -305,6 +313,9 @@ class Extractor:
         self._bases: list[tuple[ClassFacts, _Scope, list[cst.BaseExpression]]] = []
         self._returns: dict[int, tuple[FunctionFacts, _Scope, cst.BaseExpression]] = {}
         self._class_scopes: list[tuple[ClassFacts, _Scope]] = []
+        self._class_decorators: list[tuple[ClassFacts, _Scope, list[cst.BaseExpression]]] = []
+        #: The marks of a module-level ``pytestmark``.
+        self._pytestmarks: list[cst.BaseExpression] = []
         self._type_memo: dict[int, str | tuple[str, ...] | None] = {}
         self._in_progress: set[int] = set()
         self._attribute_memo: dict[tuple[str, str], str | None] = {}
@@ -521,6 +532,9 @@ class Extractor:
         bases = [arg.value for arg in node.bases if not arg.star]
         if bases:
             self._bases.append((facts, self._scope, bases))
+        if node.decorators:
+            decorators = [decorator.decorator for decorator in node.decorators]
+            self._class_decorators.append((facts, self._scope, decorators))
 
     def enter_ClassDef_body(self, node: cst.ClassDef) -> None:
         qualname = f"{self._scope.prefix}.{node.name.value}"
@@ -620,9 +634,16 @@ class Extractor:
             self._usage[id(node.value)] = (RETURNED, None)
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        source = self._source_of(node.value)
         if self._scope is self._module_scope:
             self._note_all(node)
-        source = self._source_of(node.value)
+            if any(
+                isinstance(t.target, cst.Name) and t.target.value == "pytestmark"
+                for t in node.targets
+            ):
+                value = node.value
+                marks = value.elements if isinstance(value, (cst.List, cst.Tuple)) else None
+                self._pytestmarks.extend([e.value for e in marks] if marks else [value])
         for assign_target in node.targets:
             self._bind_target(assign_target.target, source)
             if (
@@ -1035,6 +1056,10 @@ class Extractor:
                     function.opaque = True
                 elif kind == "wrapping":
                     function.wrapped = True
+                marked = self._marker_framework(scope, decorator)
+                if marked is not None:
+                    function.framework = marked
+        self._apply_framework_markers()
         for function, _scope, _annotation in self._returns.values():
             function.returns = self._declared_return(function)
         for class_facts, scope, bases in self._bases:
@@ -1119,6 +1144,44 @@ class Extractor:
             elif framework not in bound and framework not in local:
                 names[framework] = f"+{framework}"
         return names
+
+    def _marker_framework(self, scope: _Scope, node: cst.BaseExpression) -> str | None:
+        """``trio`` for ``pytest.mark.trio`` (a test run by pytest-trio), and so on."""
+        if isinstance(node, cst.Call):
+            node = node.func
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        head, *attrs = dotted.split(".")
+        value = self._resolve_chain(scope, head, tuple(attrs))
+        if value is None or value[0] != "qual":
+            return None
+        return _MARKER_FRAMEWORKS.get(value[1])
+
+    def _apply_framework_markers(self) -> None:
+        """Framework markers on classes (``@pytest.mark.trio class TestApi``) and in a
+        module's ``pytestmark`` apply to the tests inside; each counts as an import of the
+        framework for the module's messages."""
+        facts = self.facts
+        module_marks = [
+            marked
+            for mark in self._pytestmarks
+            if (marked := self._marker_framework(self._module_scope, mark)) is not None
+        ]
+        class_marks: dict[str, str] = {}
+        for class_facts, scope, decorators in self._class_decorators:
+            for decorator in decorators:
+                marked = self._marker_framework(scope, decorator)
+                if marked is not None:
+                    class_marks[class_facts.qualname] = marked
+        for function in facts.functions.values():
+            if function.framework is None:
+                owner = function.qualname.rpartition(".")[0]
+                function.framework = class_marks.get(owner) or (
+                    module_marks[0] if len(set(module_marks)) == 1 else None
+                )
+            if function.framework is not None:
+                facts.frameworks.add(function.framework)
 
     def _ensure_resolved(self, fact: CallFact) -> None:
         pending = self._pending_by_anchor.get(fact.anchor)

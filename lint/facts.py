@@ -131,6 +131,8 @@ class FunctionFacts:
     has_side_effects: bool = False
     #: Type of the return annotation, when it names one.
     returns: str | None = None
+    #: The framework a pytest marker runs it under (``@pytest.mark.trio``), if any.
+    framework: str | None = None
 
 
 @dataclass(slots=True)

@@ -272,7 +272,6 @@ async def main():
     )
 
     def check(self, context: RuleContext) -> Iterator[RawFinding]:
-        owner = _TASK_OWNER.get(context.framework, _TASK_OWNER["asyncio"])
         calls = context.facts.calls
         # ``asyncio.create_task(job()).add_done_callback(done)`` on a line of its own: the
         # callback does not keep the task alive either.
@@ -293,6 +292,7 @@ async def main():
                 what = f"is stored in `{call.var}` and never used"
             else:
                 continue
+            owner = _TASK_OWNER.get(context.framework_of(call), _TASK_OWNER["asyncio"])
             message = (
                 f"the task from `{call.spelling}()` {what}: the event loop keeps only a weak "
                 "reference, so it can be garbage-collected before it finishes and its "

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import ClassVar
 
-from concurrency_lint.catalogue import Blocking, Offload, public_name
+from concurrency_lint.catalogue import FRAMEWORK_OF_LIBRARY, Blocking, Offload, public_name
 from concurrency_lint.facts import CallFact, FileFacts
 from concurrency_lint.index import BlockingChain, ProjectIndex, is_nonblocking
 
@@ -72,10 +72,43 @@ class RuleContext:
     path: str
     facts: FileFacts
     index: ProjectIndex
+    #: The module's framework: from ``--framework``, else its imports, else the project's.
     framework: str
     #: Every function that runs a callable on a thread: the catalogue's and the
     #: configuration's.
     offloads: dict[str, Offload] = field(default_factory=dict)
+    #: Set by ``--framework`` (or the configuration): every message follows it.
+    framework_fixed: bool = False
+    _function_frameworks: dict[str, str | None] = field(default_factory=dict)
+
+    def framework_of(self, call: CallFact) -> str:
+        """Whose alternatives a message about ``call`` names: the framework of the call
+        itself (``asyncio.to_thread`` in a module that also imports trio), else of its
+        function (a ``@pytest.mark.trio`` test, or one whose framework calls all belong to
+        one framework), else the module's."""
+        if self.framework_fixed:
+            return self.framework
+        own = FRAMEWORK_OF_LIBRARY.get((call.target or "").partition(".")[0])
+        if own is not None:
+            return own
+        owner = call.owner
+        if owner not in self._function_frameworks:
+            self._function_frameworks[owner] = self._function_framework(owner)
+        return self._function_frameworks[owner] or self.framework
+
+    def _function_framework(self, qualname: str) -> str | None:
+        function = self.facts.functions.get(qualname)
+        if function is None:
+            return None
+        if function.framework is not None:
+            return function.framework
+        calls = self.facts.calls
+        seen = {
+            FRAMEWORK_OF_LIBRARY.get((calls[index].target or "").partition(".")[0])
+            for index in function.calls
+        }
+        seen.discard(None)
+        return seen.pop() if len(seen) == 1 else None
 
     @cached_property
     def async_calls(self) -> list[CallFact]:

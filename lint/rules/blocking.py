@@ -37,7 +37,7 @@ class BlockingCallRule(Rule):
 
     def finding(self, context: RuleContext, blocking: BlockingCall) -> RawFinding:
         call, entry, chain = blocking.call, blocking.entry, blocking.chain
-        framework = context.framework
+        framework = context.framework_of(call)
         fix_text = entry.fix.get(framework) or entry.fix["asyncio"]
         if chain is None:
             fix_text = fix_text.replace(CALL, call.spelling)

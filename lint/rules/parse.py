@@ -13,7 +13,10 @@ class UnparsableFile(Rule):
     A file with a syntax error, bytes that are not valid in its encoding (UTF-8 unless a
     PEP 263 coding comment says otherwise), or that cannot be read at all is reported with
     the reason and the position the parser gives, and the other files are still linted.
-    Nothing else can be said about such a file, so fix this first.
+    So is code that parses but that Python's compiler rejects, with Python's message:
+    ``await`` in a plain ``def`` (``'await' outside async function``), ``return`` with a
+    value in an async generator, ``yield`` or ``await`` outside any function. Nothing else
+    can be said about such a file, so fix this first.
     """
 
     code = "CC000"
@@ -28,6 +31,12 @@ async def main():
         """
 async def main(:  # error: CC000
     return 1
+""",
+        """
+async def save(row): ...
+
+def handler(row):
+    await save(row)  # error: CC000
 """,
     )
 

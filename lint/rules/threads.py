@@ -200,8 +200,9 @@ async def report(rows):
     )
 
     def check(self, context: RuleContext) -> Iterator[RawFinding]:
-        suggestion = _PROCESS_OFFLOAD.get(context.framework, _PROCESS_OFFLOAD["asyncio"])
         for call, located in _offloaded(context, "async"):
+            framework = context.framework_of(call)
+            suggestion = _PROCESS_OFFLOAD.get(framework, _PROCESS_OFFLOAD["asyncio"])
             name = _function_name(located)
             callable_name = located.function.name
             if callable_name == "<lambda>":

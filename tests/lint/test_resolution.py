@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from lint_helpers import lines_and_codes, lint
 
-from concurrency_lint import Settings, lint_paths, lint_source
+from concurrency_lint import Settings, fix_source, lint_paths, lint_source
 
 
 def test_aliased_imports_resolve() -> None:
@@ -781,3 +781,66 @@ class Connection:
         return self.sock.recv(1)
 """
     assert lines_and_codes(lint_source(source)) == [(13, "CC104")]
+
+
+def test_the_advice_follows_the_framework_of_the_call_itself() -> None:
+    source = """
+import asyncio
+import trio
+
+def crunch(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+async def on_asyncio():
+    return await asyncio.to_thread(crunch, 10)
+
+async def on_trio():
+    return await trio.to_thread.run_sync(crunch, 10)
+"""
+    first, second = lint_source(source)
+    assert "`await loop.run_in_executor(ProcessPoolExecutor(), crunch, ...)`" in first.message
+    assert "trio_parallel" not in first.message
+    assert "`await trio_parallel.run_sync(crunch, ...)`" in second.message
+
+
+def test_the_advice_follows_the_framework_the_function_uses() -> None:
+    source = """
+import asyncio
+import trio
+import time
+
+async def on_asyncio():
+    await asyncio.sleep(0)
+    time.sleep(1)
+
+async def on_trio():
+    await trio.sleep(0)
+    time.sleep(1)
+"""
+    first, second = lint_source(source)
+    assert first.message.endswith("use `await asyncio.sleep(...)`")
+    assert second.message.endswith("use `await trio.sleep(...)`")
+
+
+@pytest.mark.parametrize(
+    ("marking", "framework"),
+    [
+        ("@pytest.mark.trio\nasync def test_poll():", "trio"),
+        ("@pytest.mark.anyio\nasync def test_poll():", "anyio"),
+        ("pytestmark = pytest.mark.trio\n\nasync def test_poll():", "trio"),
+        ("pytestmark = [pytest.mark.slow, pytest.mark.trio]\n\nasync def test_poll():", "trio"),
+        ("@pytest.mark.trio\nclass TestPoll:\n  async def test_poll(self):", "trio"),
+    ],
+)
+def test_a_pytest_framework_marker_is_evidence_of_the_framework(
+    marking: str, framework: str
+) -> None:
+    source = f"import time\nimport pytest\n\n{marking}\n    time.sleep(1)\n"
+    [finding] = lint_source(source)
+    assert finding.message.endswith(f"use `await {framework}.sleep(...)`")
+    fixed, _ = fix_source(source)
+    assert f"await {framework}.sleep(1)" in fixed
+    assert f"import {framework}\n" in fixed

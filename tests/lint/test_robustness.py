@@ -164,3 +164,32 @@ def test_an_internal_error_in_one_file_is_that_files_cc000_and_the_others_are_re
     assert found["located.py", "CC000"].startswith(
         "internal error while locating the findings of this file (RecursionError: too deep)"
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "line", "message"),
+    [
+        ("def handler():\n    await save()\n", 2, "'await' outside async function"),
+        ("async def ticks():\n    yield 1\n    return 2\n", 3, "'return' with value in async"),
+        ("import asyncio\nawait asyncio.sleep(1)\n", 2, "'await' outside function"),
+        (
+            "async def f():\n    class Local:\n        await g()\n",
+            3,
+            "'await' outside function",
+        ),
+        ("nonlocal x\n", 1, "nonlocal declaration not allowed at module level"),
+    ],
+)
+def test_code_the_compiler_rejects_is_cc000_with_pythons_message(
+    source: str, line: int, message: str
+) -> None:
+    [finding] = lint_source(source)
+    assert (finding.code, finding.line) == ("CC000", line)
+    assert finding.message.startswith(f"syntax error: {message}")
+
+
+def test_warnings_and_newer_syntax_are_not_compile_errors() -> None:
+    # The suite turns warnings into errors: an invalid escape sequence warns when compiled.
+    assert lint_source('import re\nPATTERN = re.compile("\\d+")\n') == []
+    if sys.version_info < (3, 12):  # libcst knows the syntax, this Python does not
+        assert lint_source("type Pair = tuple[int, int]\n") == []
