@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from concurrency_lint.catalogue import FRAMEWORKS
-from concurrency_lint.config import ConfigError, Settings, check_codes, find_pyproject, load
+from concurrency_lint.config import (
+    ConfigError,
+    Settings,
+    check_codes,
+    find_pyproject,
+    load,
+    project_root,
+)
 from concurrency_lint.engine import Finding, Linter, default_jobs
 from concurrency_lint.rules.base import SAFE
 
@@ -131,15 +138,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_from(arguments: argparse.Namespace) -> Settings:
     """The configuration file's settings, with the command line's on top."""
+    start = Path(os.path.commonpath([os.path.abspath(p) for p in arguments.paths]))
     if arguments.isolated:
-        settings = load(None)
+        settings = load(None, root=project_root(start))
     elif arguments.config is not None:
         if not arguments.config.is_file():
             raise ConfigError(f"{arguments.config}: no such configuration file")
         settings = load(arguments.config)
     else:
-        start = Path(os.path.commonpath([os.path.abspath(p) for p in arguments.paths]))
-        settings = load(find_pyproject(start) or find_pyproject(Path.cwd()))
+        pyproject = find_pyproject(start) or find_pyproject(Path.cwd())
+        settings = load(pyproject, root=project_root(start))
     if arguments.select is not None:
         settings.select = check_codes(arguments.select, "--select")
     if arguments.ignore is not None:

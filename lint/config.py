@@ -124,6 +124,22 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+#: What marks the root of a project that has no ``[tool.concurrency-lint]`` table.
+_PROJECT_MARKERS = ("pyproject.toml", "setup.cfg", "setup.py", ".git", ".hg")
+
+
+def project_root(start: Path) -> Path:
+    """The project a path belongs to, when no configuration names it: the nearest directory
+    at or above ``start`` with a ``pyproject.toml``, ``setup.cfg``, ``setup.py`` or a VCS
+    directory; else the working directory. The cache goes there, and exclude patterns with
+    a slash are relative to it."""
+    directory = start.resolve() if start.is_dir() else start.resolve().parent
+    for candidate in (directory, *directory.parents):
+        if any(os.path.exists(candidate / marker) for marker in _PROJECT_MARKERS):
+            return candidate
+    return Path.cwd().resolve()
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:

@@ -8,8 +8,8 @@ pattern with a slash matches the path relative to the project root (the director
 
 A path named on the command line is skipped when it is excluded itself or lies in an
 excluded directory: its own name and the name of every directory between the project root
-and it are checked (a file outside the project: the directories between the working
-directory and it, else only its own name). pre-commit passes each staged file by name, so
+(or the working directory, when that is below the root) and it are checked; for a file
+outside both, only its own name. pre-commit passes each staged file by name, so
 ``build/x.py`` or ``.venv/lib/y.py`` stay unlinted there too; ``--exclude ''`` lints
 everything. Only regular files are read: a named pipe or a socket called ``x.py`` is
 skipped (reading it could wait forever); a broken symbolic link is reported as unreadable.
@@ -61,14 +61,19 @@ class Excluder:
         return self.path_excluded(path)
 
     def _parts(self, path: str) -> list[str]:
-        """The names from the project root (or the working directory) down to ``path``."""
+        """The names below the project root, or below the working directory when that is
+        deeper, down to ``path`` (so the directories above a project never exclude it)."""
         absolute = os.path.normcase(os.path.abspath(path))
+        best: list[str] | None = None
         for base in self._bases:
             if absolute == base:
                 return []
-            if absolute.startswith(base.rstrip(os.sep) + os.sep):
-                return absolute[len(base.rstrip(os.sep)) + 1 :].split(os.sep)
-        return [os.path.basename(absolute)]
+            prefix = base.rstrip(os.sep) + os.sep
+            if absolute.startswith(prefix):
+                parts = absolute[len(prefix) :].split(os.sep)
+                if best is None or len(parts) < len(best):
+                    best = parts
+        return best if best is not None else [os.path.basename(absolute)]
 
 
 def is_regular_file(path: str) -> bool:

@@ -348,11 +348,17 @@ def test_an_excluded_directory_named_on_the_command_line_gets_a_note(
     assert "concurrency-lint: warning: build: excluded by the exclude patterns" in err
 
 
+@pytest.mark.parametrize("repository_above", [False, True])
 def test_the_directories_above_the_project_do_not_exclude_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    repository_above: bool,
 ) -> None:
     project = tmp_path / "build" / "project"
     project.mkdir(parents=True)
+    if repository_above:  # a home directory kept in git, say: the project root moves up
+        (tmp_path / ".git").mkdir()
     (project / "app.py").write_text(BLOCKING)
     monkeypatch.chdir(project)
     assert run(capsys, "app.py")[0] == 1
@@ -374,3 +380,29 @@ def test_a_named_pipe_called_like_a_module_is_skipped_not_waited_on(project: Pat
         )
         assert (completed.returncode, completed.stdout) == (0, "")
     assert "pipe.py: not a regular file, skipped" in completed.stderr
+
+
+@pytest.mark.parametrize("marker", ["pyproject.toml", "setup.cfg", ".git"])
+def test_without_configuration_the_cache_is_at_the_project_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], marker: str
+) -> None:
+    root = tmp_path / "project"
+    (root / "src" / "app").mkdir(parents=True)
+    if marker == ".git":
+        (root / marker).mkdir()
+    else:
+        (root / marker).write_text("[project]\nname = 'app'\n" if marker.endswith("toml") else "")
+    (root / "src" / "app" / "handler.py").write_text(BLOCKING)
+    monkeypatch.chdir(root / "src")
+    assert main(["app/handler.py"]) == 1
+    capsys.readouterr()
+    assert (root / ".concurrency-lint-cache").is_dir()
+    assert not (root / "src" / ".concurrency-lint-cache").exists()
+
+
+def test_without_a_project_the_cache_is_in_the_working_directory(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["app.py"]) == 1
+    capsys.readouterr()
+    assert (project / ".concurrency-lint-cache").is_dir()
