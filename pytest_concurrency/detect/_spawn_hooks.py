@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from time import perf_counter
 from typing import Any
 
-import psutil
-
 from pytest_concurrency.detect import _leaks, _ownership
 from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
 from pytest_concurrency.detect._patches import Patch
@@ -96,6 +94,11 @@ class LoopSubprocess:
     """
 
     def __init__(self, transport: Any, args: str | bytes | Sequence[Any]) -> None:
+        # Imported here: loading psutil costs more than the rest of the plugin's start-up,
+        # and only a loop that spawns a child needs it.
+        import psutil
+
+        self._psutil = psutil
         self.pid: int = transport.get_pid()
         self.args = args
         self._transport = transport
@@ -111,6 +114,7 @@ class LoopSubprocess:
             return returncode
         if self._process is None:
             return -1
+        psutil = self._psutil
         try:
             running = self._process.is_running()  # False too if the pid was reused
             if running and self._process.status() != psutil.STATUS_ZOMBIE:
