@@ -64,13 +64,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _parse_models(source: str, names: list[str]) -> list[str]:
+def _models_problem(source: str, names: list[str]) -> str:
+    """What is wrong with a list of model names (empty when nothing is)."""
     unknown = [name for name in names if name not in MODELS]
     if unknown or not names:
-        raise pytest.UsageError(
+        return (
             f"{source}: unknown concurrency model {', '.join(map(repr, unknown)) or '(none)'}; "
             f"choose from {', '.join(MODELS)}"
         )
+    return ""
+
+
+def _parse_models(source: str, names: list[str]) -> list[str]:
+    problem = _models_problem(source, names)
+    if problem:
+        raise pytest.UsageError(problem)
     return list(dict.fromkeys(names))
 
 
@@ -88,12 +96,23 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_models_key] = (list(MODELS), False)
 
 
+def _marker_problem(node: pytest.Item | Any) -> str:
+    """What is wrong with the test's ``concurrency_models`` marker (empty when nothing is)."""
+    marker = node.get_closest_marker("concurrency_models")
+    if marker is None:
+        return ""
+    names = [str(name) for name in marker.args]
+    return _models_problem(f"@pytest.mark.concurrency_models on {node.name}", names)
+
+
 def _chosen_models(node: pytest.Item | Any) -> tuple[list[str], bool]:
-    """The models a test runs under, and whether the user named them explicitly."""
+    """The models a test runs under, and whether the user named them explicitly.
+
+    Call it only for a node whose marker is valid (see :func:`_marker_problem`).
+    """
     marker = node.get_closest_marker("concurrency_models")
     if marker is not None:
-        names = [str(name) for name in marker.args]
-        return _parse_models(f"@pytest.mark.concurrency_models on {node.name}", names), True
+        return list(dict.fromkeys(str(name) for name in marker.args)), True
     return node.config.stash[_models_key]
 
 
@@ -106,6 +125,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             argnames = [name.strip() for name in argnames.split(",")]
         if "concurrency_model" in argnames:
             return  # the test parametrises the model itself
+    if _marker_problem(metafunc.definition):
+        # Not parametrised: the concurrency_model fixture fails this test alone, in one line
+        # (raising here would stop the collection of the whole module with a traceback).
+        return
     names, _ = _chosen_models(metafunc.definition)
     params = []
     for name in names:
@@ -125,6 +148,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def concurrency_model(request: pytest.FixtureRequest) -> str:
     """The concurrency model this test runs under (``asyncio`` when not parametrised)."""
+    problem = _marker_problem(request.node)
+    if problem:
+        pytest.fail(problem, pytrace=False)
     return str(getattr(request, "param", "asyncio"))
 
 

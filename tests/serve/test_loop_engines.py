@@ -52,7 +52,7 @@ def test_loop_that_cannot_stop_is_reported_where_it_is_stuck(
 
     async def handle(request: Request) -> Response:
         entered.set()
-        release.wait(30)  # blocks the loop thread: stop() cannot get through
+        release.wait(30)  # noqa: CC107 - blocks the loop thread: stop() cannot get through
         return Response(b"")
 
     listener = socket.create_server(("127.0.0.1", 0))

@@ -124,6 +124,47 @@ def test_an_unknown_model_name_is_a_usage_error(pytester):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+def test_an_unknown_model_in_the_marker_fails_only_that_test_in_one_line(pytester):
+    pytester.makepyfile(
+        HANDLERS
+        + """
+@pytest.fixture
+def handler():
+    return sync_hello
+
+@pytest.mark.concurrency_models("nope")
+def test_typo(server):
+    pass
+
+@pytest.mark.concurrency_models("threads", "fibers")
+def test_model_typo(concurrency_model):
+    pass
+
+def test_unrelated():
+    pass
+
+@pytest.mark.concurrency_models("threads")
+def test_fine(concurrency_model):
+    pass
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=2)
+    valid = "choose from threads, threadpool, asyncio, uvloop, trio, processes, asyncio+processes"
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_typo*",
+            "@pytest.mark.concurrency_models on test_typo: unknown concurrency model 'nope'; "
+            + valid,
+            "*ERROR at setup of test_model_typo*",
+            "@pytest.mark.concurrency_models on test_model_typo: unknown concurrency model "
+            "'fibers'; " + valid,
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert "_plugin.py" not in result.stdout.str()
+
+
 def test_a_handler_exception_fails_the_test_with_its_traceback(pytester):
     pytester.makepyfile(
         """
