@@ -216,8 +216,9 @@ class _Frame:
     #: the code awaits ``wait_readable(sock)`` before using it. Value: the blocks enclosing
     #: that call (it says nothing about code outside them).
     nonblocking: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    #: The compound-statement bodies (``if``, ``for``, ``try``, ...) enclosing the current
-    #: node in this frame, and which of them are loops (comprehensions included).
+    #: The bodies that may run or not (``if``, ``else``, ``for``, ``while``, ``try``,
+    #: ``except``, ``case``; not ``with`` or ``finally``) enclosing the current node in this
+    #: frame, and which of them are loops (comprehensions included).
     blocks: list[int] = field(default_factory=list)
     loops: list[int] = field(default_factory=list)
 
@@ -242,6 +243,19 @@ class _PendingCall:
     #: ("expr", TypeSource, attrs) or ("call", id of the inner call node).
     arg_refs: dict[str, tuple[Any, ...]]
     resolved: bool = False
+
+
+def _head_name(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``self`` for ``self.lock``: the first name of an attribute chain."""
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return node
+
+
+def _escape(private: dict[str, tuple[int, ...]], name: str) -> None:
+    """Forget the private objects a name can reach: ``lock``, or ``self.lock`` for ``self``."""
+    for key in [key for key in private if key == name or key.startswith(name + ".")]:
+        del private[key]
 
 
 def _dotted(node: cst.BaseExpression) -> str | None:
@@ -295,6 +309,7 @@ class Extractor:
         #: Name nodes whose occurrence does not let a private object escape: the target of
         #: the assignment that made it, the receiver of a method call, a ``with`` item.
         self._benign_names: set[int] = set()
+        self._made_private = False  # (most modules make none: skip the checks)
         #: Inside ``if TYPE_CHECKING:``, and the imports made there (bound for the type
         #: checker, not when the code runs).
         self._type_checking = 0
@@ -655,11 +670,17 @@ class Extractor:
                 # ``lock = threading.Lock()`` in a class body: ``self.lock`` has that type.
                 sources = self._attribute_sources.setdefault(self._classes[-1][0].qualname, {})
                 sources.setdefault(assign_target.target.value, []).append((self._scope, source))
+        frame = self._frame
+        if frame.private:
+            for assign_target in node.targets:
+                dotted = _dotted(assign_target.target)
+                if dotted is not None and "." in dotted:
+                    frame.private.pop(dotted, None)  # ``self.lock = other``
         if len(node.targets) == 1 and isinstance(node.value, cst.Call):
             target = node.targets[0].target
             if isinstance(target, cst.Name):
                 self._usage[id(node.value)] = (STORED, target.value)
-                self._make_private(target)
+            self._make_private(target)
             dotted = _dotted(target)
             if dotted is not None:
                 self._frame.fresh.add(dotted)
@@ -702,9 +723,10 @@ class Extractor:
                 sources.setdefault(node.target.value, []).append((self._scope, source))
             if isinstance(node.value, cst.Call):
                 self._usage[id(node.value)] = (STORED, node.target.value)
-                self._make_private(node.target)
         elif isinstance(node.target, cst.Attribute):
             self._note_self_attribute(node.target, source)
+        if isinstance(node.value, cst.Call):
+            self._make_private(node.target)
 
     def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
         self._bind_target(node.target, self._source_of(node.value))
@@ -721,23 +743,32 @@ class Extractor:
     def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
         self._side_effect(node)
 
-    def _make_private(self, target: cst.Name) -> None:
-        """``lock = threading.Lock()``: nothing else has seen the new object yet."""
+    def _make_private(self, target: cst.BaseExpression) -> None:
+        """``lock = threading.Lock()`` or ``self.lock = threading.Lock()``: nothing else has
+        seen the new object yet."""
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            head = target.value  # ``self.lock``: a later use of ``self`` may share it
+            dotted = f"{head.value}.{target.attr.value}"
+        elif isinstance(target, cst.Name):
+            head, dotted = target, target.value
+        else:
+            return
         frame = self._frame
-        frame.private[target.value] = tuple(frame.loops)
-        self._benign_names.add(id(target))
+        frame.private[dotted] = tuple(frame.loops)
+        self._benign_names.add(id(head))
+        self._made_private = True
 
     def visit_Name(self, node: cst.Name) -> None:
         # A private object passed, stored, returned or captured by a nested function: other
         # code may hold it now (``Thread(target=worker, args=(lock,))``).
         frames = self._frames
         current = frames[-1]
-        if current.private and id(node) not in self._benign_names:
-            current.private.pop(node.value, None)
-        if len(frames) > 1:
+        if self._made_private:
+            if current.private and id(node) not in self._benign_names:
+                _escape(current.private, node.value)
             for frame in frames[:-1]:
                 if frame.private:
-                    frame.private.pop(node.value, None)
+                    _escape(frame.private, node.value)
         names = current.names
         names[node.value] = names.get(node.value, 0) + 1
 
@@ -831,7 +862,6 @@ class Extractor:
             self._frame.guards -= 1
 
     def enter_With_body(self, node: cst.With) -> None:
-        self._enter_block(node)
         for item in node.items:
             call = item.item
             if (
@@ -844,7 +874,6 @@ class Extractor:
                 return
 
     def leave_With_body(self, node: cst.With) -> None:
-        self._leave_block(node)
         if id(node) in self._guarded_bodies:
             self._frame.guards -= 1
 
@@ -869,8 +898,8 @@ class Extractor:
             return
         head, *attrs = dotted.split(".")
         frame = self._frame
-        if isinstance(node.item, cst.Name):
-            self._benign_names.add(id(node.item))
+        if dotted in frame.private:
+            self._benign_names.add(id(_head_name(node.item)))
         fact = CallFact(
             anchor=anchor,
             target=None,
@@ -917,8 +946,8 @@ class Extractor:
             # ``open(p).read()``, ``threading.Lock().acquire()``: a method of a new object.
             fact.fresh_receiver = fact.private_receiver = True
             self._method_of[id(func.value)] = fact
-        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            self._benign_names.add(id(func.value))
+        elif isinstance(func, cst.Attribute) and receiver in frame.private:
+            self._benign_names.add(id(_head_name(func.value)))
             if frame.is_private(receiver):
                 fact.private_receiver = True
                 if tail == "acquire":
@@ -1642,7 +1671,6 @@ _ENTER_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.If: Extractor.enter_If_body,
     cst.Else: Extractor._enter_block,
     cst.ExceptHandler: Extractor._enter_block,
-    cst.Finally: Extractor._enter_block,
     cst.MatchCase: Extractor._enter_block,
 }
 _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
@@ -1656,7 +1684,6 @@ _LEAVE_BODY: dict[type[cst.CSTNode], _Handler] = {
     cst.If: Extractor.leave_If_body,
     cst.Else: Extractor._leave_block,
     cst.ExceptHandler: Extractor._leave_block,
-    cst.Finally: Extractor._leave_block,
     cst.MatchCase: Extractor._leave_block,
 }
 

@@ -844,3 +844,38 @@ def test_a_pytest_framework_marker_is_evidence_of_the_framework(
     fixed, _ = fix_source(source)
     assert f"await {framework}.sleep(1)" in fixed
     assert f"import {framework}\n" in fixed
+
+
+def test_an_attribute_lock_made_a_line_above_is_free_until_its_object_is_used_otherwise() -> None:
+    source = """
+import threading
+
+class Worker:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.lock.acquire()
+
+    async def restart(self, pool):
+        self.other = threading.Lock()
+        pool.register(self)
+        self.other.acquire()
+
+async def start():
+    Worker()
+"""
+    assert lines_and_codes(lint_source(source)) == [(12, "CC107")]
+
+
+def test_a_readiness_wait_in_a_with_block_still_covers_the_code_after_it() -> None:
+    source = """
+import socket
+import trio
+
+async def send(sock: socket.socket, data, checkpoints):
+    while data:
+        with checkpoints():
+            await trio.lowlevel.wait_writable(sock)
+        sent = sock.send(data)
+        data = data[sent:]
+"""
+    assert lint_source(source) == []
