@@ -77,7 +77,7 @@ def main() -> int:
                 shutdown_timeout=options.shutdown_timeout,
             )
         except Exception as error:
-            send({"event": "error", "error": f"{type(error).__name__}: {error}"})
+            send({"event": "error", "type": type(error).__name__, "error": str(error)})
             return 1
         backend = handle._backend
         send({"event": "ready", "port": handle.port, "pids": backend.engine.child_pids()})

@@ -54,6 +54,13 @@ class ModelError(ServeConfigError):
     """The model cannot run this handler; the message names the models that can."""
 
 
+_OWN_ERRORS: dict[str, type[Exception]] = {
+    error.__name__: error
+    for error in (ModelError, ServeConfigError, ServerStartError, ServerStopError)
+}
+"""Errors an isolated server raises in the caller as themselves (by class name)."""
+
+
 @dataclass(frozen=True)
 class ServerStats:
     """Live metrics of a running server (``handle.stats()``)."""
@@ -164,7 +171,7 @@ class _Isolated:
             raise
         if ready.get("event") != "ready":
             self._kill()
-            raise ServerStartError(ready.get("error") or f"isolated server did not start: {ready}")
+            raise _start_error(ready)
         self.port: int = ready["port"]
         self.child_pids: list[int] = ready["pids"]
 
@@ -245,6 +252,22 @@ class _Isolated:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+
+def _start_error(answer: dict[str, Any]) -> Exception:
+    """The exception an isolated server failed to start with, as in-process would raise it.
+
+    The project's own error types are raised again as themselves; anything else (an error of
+    the handler's module at import, say) becomes a ServerStartError naming its type.
+    """
+    message = answer.get("error")
+    if not message:
+        return ServerStartError(f"isolated server did not start: {answer}")
+    kind = answer.get("type", "")
+    same = _OWN_ERRORS.get(kind)
+    if same is not None:
+        return same(message)
+    return ServerStartError(f"{kind}: {message}" if kind else message)
 
 
 def stats_to_json(stats: EngineStats) -> dict[str, Any]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from pytest_concurrency.serve import MODELS, ModelError, Request, Response, start_server
+from pytest_concurrency.serve import (
+    MODELS,
+    ModelError,
+    Request,
+    Response,
+    ServeConfigError,
+    start_server,
+)
 
 # (model, handler kind) for every kind each model runs.
 MODEL_KINDS = [
@@ -106,3 +113,20 @@ def test_isolated_server_runs_the_handler_in_its_own_process(serve):
 def test_isolated_needs_an_importable_handler(serve):
     with pytest.raises(ValueError, match="'module:function'"):
         serve(lambda request: "x", "threads", isolated=True)
+
+
+@pytest.mark.parametrize(
+    ("handler", "model", "error"),
+    [
+        ("fixtures.serve.clean_io:handle_sync", "asyncio", ModelError),
+        ("fixtures.serve.clean_io:handle", "threads", ModelError),
+        ("fixtures.serve.clean_io:no_such_handler", "threads", ServeConfigError),
+    ],
+)
+def test_an_isolated_server_raises_what_an_in_process_one_raises(handler, model, error):
+    with pytest.raises(error) as in_process:
+        start_server(handler, model)
+    with pytest.raises(error) as isolated:
+        start_server(handler, model, isolated=True)
+    assert type(isolated.value) is type(in_process.value)
+    assert str(isolated.value) == str(in_process.value)
