@@ -212,6 +212,8 @@ class _Frame:
     #: seen yet: not passed, stored, returned or captured since, nor rebound. Value: the
     #: loops enclosing the assignment (a use in a loop entered after it may be a repeat).
     private: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: The first names of the dotted entries of ``private`` (``self`` for ``self.lock``).
+    private_heads: set[str] = field(default_factory=set)
     #: Receivers known to be non-blocking here: ``sock.setblocking(False)`` was called, or
     #: the code awaits ``wait_readable(sock)`` before using it. Value: the blocks enclosing
     #: that call (it says nothing about code outside them).
@@ -252,10 +254,14 @@ def _head_name(node: cst.BaseExpression) -> cst.BaseExpression:
     return node
 
 
-def _escape(private: dict[str, tuple[int, ...]], name: str) -> None:
+def _escape(frame: _Frame, name: str) -> None:
     """Forget the private objects a name can reach: ``lock``, or ``self.lock`` for ``self``."""
-    for key in [key for key in private if key == name or key.startswith(name + ".")]:
-        del private[key]
+    frame.private.pop(name, None)
+    if name in frame.private_heads:
+        frame.private_heads.discard(name)
+        prefix = name + "."
+        for key in [key for key in frame.private if key.startswith(prefix)]:
+            del frame.private[key]
 
 
 def _dotted(node: cst.BaseExpression) -> str | None:
@@ -387,7 +393,8 @@ class Extractor:
             self._bind_target(target.value, None)
 
     def _bind_name(self, name: str, binding: Binding) -> None:
-        self._frame.private.pop(name, None)
+        if self._made_private:
+            _escape(self._frame, name)
         scope = self._scope
         if name in scope.declared_global:
             scope = self._module_scope
@@ -754,6 +761,8 @@ class Extractor:
         else:
             return
         frame = self._frame
+        if dotted != head.value:
+            frame.private_heads.add(head.value)
         frame.private[dotted] = tuple(frame.loops)
         self._benign_names.add(id(head))
         self._made_private = True
@@ -765,10 +774,10 @@ class Extractor:
         current = frames[-1]
         if self._made_private:
             if current.private and id(node) not in self._benign_names:
-                _escape(current.private, node.value)
+                _escape(current, node.value)
             for frame in frames[:-1]:
                 if frame.private:
-                    _escape(frame.private, node.value)
+                    _escape(frame, node.value)
         names = current.names
         names[node.value] = names.get(node.value, 0) + 1
 
