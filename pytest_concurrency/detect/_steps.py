@@ -32,7 +32,7 @@ from pytest_concurrency.detect._frames import (
     code_location,
     is_user_file,
 )
-from pytest_concurrency.detect._thread_clock import clock
+from pytest_concurrency.detect._thread_clock import clock, set_reuse_for_threshold
 
 # One step: (sequence number, start time, what is running, thread id, GC seconds at start,
 # then what the thread had waited through no fault of its own at start (see _thread_clock):
@@ -108,6 +108,7 @@ def _recompute() -> None:
         thresholds = [listener.threshold_s for listener in _listeners]
     settings.threshold_s = min(thresholds, default=math.inf)
     settings.enabled = bool(_listeners) and not disabled_reason
+    set_reuse_for_threshold(settings.threshold_s)
     _count_gc_while(settings.enabled)
     _watchdog_poke()
 

@@ -22,6 +22,8 @@ does not read it for each one: a step starting within :data:`REUSE_S` of the las
 uses that reading as its baseline, and the time between the two (during which the thread may
 have waited too) is not subtracted. The subtraction can therefore fall short by at most that
 much, and never exceeds the wait that happened within the step: a block is never hidden.
+:data:`REUSE_S` follows the threshold (a tenth of it, at most 5 ms), so that the shortfall
+stays small next to what counts as a block.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ import threading
 import time
 
 REUSE_S = 0.001
-"""How old a ``schedstat`` reading a step may use as its baseline (seconds)."""
+"""How old a ``schedstat`` reading a step may use as its baseline (seconds); see
+:func:`set_reuse_for_threshold`."""
+MAX_REUSE_S = 0.005
+
+
+def set_reuse_for_threshold(threshold_s: float) -> None:
+    """Let steps reuse a reading up to a tenth of the loop-lag threshold old (at most 5 ms)."""
+    global REUSE_S
+    REUSE_S = min(MAX_REUSE_S, threshold_s / 10.0) if math.isfinite(threshold_s) else MAX_REUSE_S
 
 
 class _SchedstatFile:

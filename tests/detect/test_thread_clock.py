@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from pytest_concurrency.detect._thread_clock import REUSE_S, ThreadClock
+from pytest_concurrency.detect import _thread_clock
+from pytest_concurrency.detect._thread_clock import ThreadClock, set_reuse_for_threshold
 
 
 class FakeRunqueue:
@@ -76,13 +77,15 @@ def test_a_reused_reading_does_not_excuse_the_time_before_the_step(
     thread_clock, counter = clock
     first = time.perf_counter()
     thread_clock.baseline(first)
-    later = first + REUSE_S / 2
+    later = first + _thread_clock.REUSE_S / 2
     baseline = thread_clock.baseline(later)
     assert counter.reads == 1  # read once for both steps
-    assert baseline[2] == pytest.approx(REUSE_S / 2)
+    assert baseline[2] == pytest.approx(_thread_clock.REUSE_S / 2)
     time.sleep(0.02)
     counter.seconds += 0.01
-    assert excused(thread_clock, later, baseline, 0.0) == pytest.approx(0.01 - REUSE_S / 2)
+    assert excused(thread_clock, later, baseline, 0.0) == pytest.approx(
+        0.01 - _thread_clock.REUSE_S / 2
+    )
 
 
 def test_a_reading_older_than_the_reuse_limit_is_taken_again(
@@ -92,7 +95,7 @@ def test_a_reading_older_than_the_reuse_limit_is_taken_again(
     now = time.perf_counter()
     thread_clock.baseline(now)
     counter.seconds += 0.5
-    baseline = thread_clock.baseline(now + REUSE_S * 2)
+    baseline = thread_clock.baseline(now + _thread_clock.REUSE_S * 2)
     assert counter.reads == 2
     assert baseline[0] == counter.seconds
     assert baseline[2] == 0.0
@@ -108,3 +111,18 @@ def test_time_waiting_for_a_started_thread_is_excused(
     time.sleep(0.02)
     thread_clock.thread_start_wait += 0.015  # what Thread.start() waited, as its hook records
     assert excused(thread_clock, start, baseline, 0.25) == pytest.approx(0.015)
+
+
+@pytest.mark.parametrize(
+    ("threshold_s", "reuse_s"),
+    [(0.01, 0.001), (0.05, 0.005), (1.0, 0.005), (float("inf"), 0.005)],
+)
+def test_readings_are_reused_for_a_tenth_of_the_threshold_at_most_5_ms(
+    threshold_s: float, reuse_s: float
+) -> None:
+    before = _thread_clock.REUSE_S
+    try:
+        set_reuse_for_threshold(threshold_s)
+        assert round(_thread_clock.REUSE_S, 6) == reuse_s
+    finally:
+        _thread_clock.REUSE_S = before
