@@ -2,18 +2,17 @@
 
 Protocol, one JSON document per line: the parent writes the configuration, the child answers
 ``{"event": "ready", "port": ..., "pids": [...]}`` (or ``{"event": "error", ...}``). Then the
-parent writes commands (``stats``, ``reset``, ``stop``) and the child answers each. End of
-input means the parent is gone: the child stops its server and exits. The handler's own output
+parent writes commands (``stats``, ``reset``, ``stop``) and the child answers each; the answer
+to ``stop`` carries what the detectors found here (see ``_watch.py``). End of input means the
+parent is gone: the child stops its server and exits. The handler's own output
 to stdout goes to stderr, so it can never corrupt the protocol.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
 from typing import IO, Any
 
 
@@ -23,18 +22,6 @@ def _protocol_stream() -> IO[str]:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     return protocol
-
-
-@contextlib.contextmanager
-def _loop_watcher(threshold_ms: float | None) -> Iterator[Any]:
-    """The loop-blocking detector around the whole server, when asked for and available."""
-    if threshold_ms is None:
-        yield None
-        return
-    from pytest_concurrency.detect import watch_loop
-
-    with watch_loop(threshold_ms=threshold_ms, raise_on_exit=False) as watcher:
-        yield watcher
 
 
 def main() -> int:
@@ -55,17 +42,31 @@ def main() -> int:
 
     from pytest_concurrency.serve._procmetrics import raise_fd_limit
     from pytest_concurrency.serve._server import start_server, stats_to_json
+    from pytest_concurrency.serve._watch import WatchSettings, watching
+    from pytest_concurrency.serve.models import MODELS
     from pytest_concurrency.serve.models._base import ServeOptions
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY:
         raise_fd_limit(hard)  # a server must be able to hold as many connections as allowed
     options = ServeOptions(**config["options"])
-    with _loop_watcher(config.get("watch_loop_ms")) as watcher:
+    watch = WatchSettings.from_json(config.get("watch"))
+    model = config["model"]
+    # Handlers run here, or in workers that watch themselves with the same settings.
+    owner = f"the {model} server (isolated, pid {os.getpid()})"
+    worker_watch: dict[str, Any] = {}
+    if MODELS[model].watches_workers:
+        worker_watch = {
+            "watch_loop_ms": watch.loop_ms,
+            "watch_leaks": watch.leak_kinds,
+            "leak_grace_ms": watch.leak_grace_ms,
+            "leak_allow": watch.leak_allow,
+        }
+    with watching(watch, owner) as findings:
         try:
             handle = start_server(
                 config["handler"],
-                config["model"],
+                model,
                 host=config["host"],
                 port=config["port"],
                 http=config["http"],
@@ -75,6 +76,7 @@ def main() -> int:
                 pool_size=options.pool_size,
                 backlog=options.backlog,
                 shutdown_timeout=options.shutdown_timeout,
+                **worker_watch,
             )
         except Exception as error:
             send({"event": "error", "type": type(error).__name__, "error": str(error)})
@@ -99,13 +101,13 @@ def main() -> int:
                 handle.stop()
             except Exception as error:
                 problem = str(error)
-    blocks = [event.format() for event in getattr(watcher, "events", [])]
+    findings.add(handle.findings)
     send(
         {
             "event": "stopped",
             "problem": problem,
             "stats": stats_to_json(backend.engine_stats()),
-            "loop_blocks": blocks,
+            "findings": findings.to_json(),
         }
     )
     return 0

@@ -184,6 +184,37 @@ def _loop_watch_threshold(request: pytest.FixtureRequest) -> float | None:
     return guard.loop_lag_threshold_ms() if guard is not None else None
 
 
+def _leak_watch(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The leak checks in force for this test, for the processes a server starts."""
+    guard = _guard(request)
+    if guard is None or not guard.active or not guard.settings.leak_kinds:
+        return {"watch_leaks": False}
+    from pytest_concurrency._markers import MarkerError, leak_kinds_for
+
+    try:
+        kinds = leak_kinds_for(request.node, guard.settings.leak_kinds)
+    except MarkerError:
+        kinds = frozenset()  # the plugin fails the test for its marker
+    return {
+        "watch_leaks": [kind for kind in ("tasks", "threads", "processes") if kind in kinds],
+        "leak_grace_ms": guard.settings.leak_grace_ms,
+        "leak_allow": list(guard.settings.leak_allow),
+    }
+
+
+def _watches_own_processes(model: str, options: dict[str, Any]) -> bool:
+    """Whether the server's handlers run in processes of its own, out of the plugin's sight."""
+    info = MODELS.get(model)
+    return bool(options.get("isolated")) or (info is not None and info.watches_workers)
+
+
+_BLOCK_ADVICE = (
+    "  Fix: await an async equivalent, or move the blocking work to a thread (asyncio.to_thread, "
+    "anyio.to_thread.run_sync) or, for CPU-bound work, to a process; or mark the test "
+    "@pytest.mark.allow_loop_lag."
+)
+
+
 def _warn_mode(request: pytest.FixtureRequest) -> bool:
     guard = _guard(request)
     return guard is not None and guard.warn_mode
@@ -195,8 +226,10 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
 
     Every server started here is stopped at teardown, also when the test fails or is
     interrupted. The test then fails if a handler raised (unless the server was started with
-    ``fail_on_handler_error=False``), if the server did not stop cleanly, or if an isolated
-    server's event loop was blocked longer than the plugin's ``--loop-lag-ms`` threshold.
+    ``fail_on_handler_error=False``), if the server did not stop cleanly, or if the detectors
+    found something in the server's own processes (an isolated server, the ``processes``
+    model's workers), which the plugin cannot watch from here: an event loop blocked longer
+    than ``--loop-lag-ms``, or tasks, threads or processes the handlers left running.
     """
     # Imported on first use, so a session that never starts a server does not pay for it.
     from pytest_concurrency.serve._server import start_server
@@ -204,8 +237,11 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
     handles: list[ServerHandle] = []
 
     def factory(handler: Any, model: str = "asyncio", **options: Any) -> ServerHandle:
-        if options.get("isolated") and "watch_loop_ms" not in options:
-            options["watch_loop_ms"] = _loop_watch_threshold(request)
+        if _watches_own_processes(model, options):
+            if "watch_loop_ms" not in options:
+                options["watch_loop_ms"] = _loop_watch_threshold(request)
+            if "watch_leaks" not in options:
+                options.update(_leak_watch(request))
         handle = start_server(handler, model, **options)
         handles.append(handle)
         return handle
@@ -214,6 +250,7 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
 
     problems: list[str] = []
     blocks: list[str] = []
+    leaks: list[str] = []
     for handle in reversed(handles):
         try:
             handle.stop()
@@ -228,15 +265,25 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
                 )
                 if more > 0:
                     problems.append(f"... and {more} more handler failures")
-        blocks.extend(f"{handle.model} server (isolated): {b}" for b in handle.loop_blocks)
-    if blocks:
+        where = f"{handle.model} server{' (isolated)' if handle.isolated else ''}"
+        blocks.extend(f"{where}: {block}\n{_BLOCK_ADVICE}" for block in handle.loop_blocks)
+        found = handle.findings
+        if found.leaks:
+            kinds = ", ".join(map(repr, found.leak_kinds))
+            leaks.extend(
+                f"{leak}\n  Or mark the test @pytest.mark.allow_leaks({kinds})."
+                for leak in found.leaks
+            )
+    if blocks or leaks:
         if _warn_mode(request):
-            from pytest_concurrency._warnings import LoopLagWarning
+            from pytest_concurrency._warnings import LeakWarning, LoopLagWarning
 
             for block in blocks:
                 warnings.warn(LoopLagWarning(block), stacklevel=1)
+            for leak in leaks:
+                warnings.warn(LeakWarning(leak), stacklevel=1)
         else:
-            problems.extend(blocks)
+            problems.extend(blocks + leaks)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
 

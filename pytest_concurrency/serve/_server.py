@@ -12,8 +12,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
@@ -26,6 +26,7 @@ from pytest_concurrency.serve._app import (
     resolve_handler,
 )
 from pytest_concurrency.serve._procmetrics import ProcessGroup
+from pytest_concurrency.serve._watch import Findings, WatchSettings, leak_kinds
 from pytest_concurrency.serve.models import engine_class, models_running, require_model
 from pytest_concurrency.serve.models._base import (
     Engine,
@@ -146,8 +147,8 @@ class _InProcess:
     def stop(self) -> None:
         self.engine.stop()
 
-    def loop_blocks(self) -> list[str]:
-        return []
+    def findings(self) -> Findings:
+        return self.engine.findings()
 
 
 class _Isolated:
@@ -156,7 +157,7 @@ class _Isolated:
     def __init__(self, config: dict[str, Any], startup_timeout: float) -> None:
         self._lock = threading.Lock()
         self._buffer = b""
-        self.blocks: list[str] = []
+        self.found = Findings()
         self.final: EngineStats | None = None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pytest_concurrency.serve._isolated"],
@@ -218,8 +219,8 @@ class _Isolated:
     def pids(self) -> list[int]:
         return [self.process.pid, *self.child_pids]
 
-    def loop_blocks(self) -> list[str]:
-        return list(self.blocks)
+    def findings(self) -> Findings:
+        return self.found
 
     def stop(self) -> None:
         if self.process.poll() is not None and self.final is not None:
@@ -232,7 +233,7 @@ class _Isolated:
             self._kill()
             raise ServerStopError(f"isolated server did not stop cleanly: {error}") from None
         self.final = _stats_from_json(answer["stats"])
-        self.blocks = answer.get("loop_blocks", [])
+        self.found = Findings.from_json(answer.get("findings"))
         try:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
@@ -345,9 +346,23 @@ class ServerHandle:
 
     @property
     def loop_blocks(self) -> list[str]:
-        """Loop-blocking reports from an isolated server's detector (after stop)."""
-        blocks: list[str] = self._backend.loop_blocks()
-        return blocks
+        """Event-loop blocks the detectors found in the server's own processes (an isolated
+        server, the ``processes`` model's workers), once it has stopped."""
+        findings: Findings = self._backend.findings()
+        return list(findings.loop_blocks)
+
+    @property
+    def leaks(self) -> list[str]:
+        """What the handlers left running in the server's own processes (an isolated server,
+        the ``processes`` model's workers), checked when it stopped."""
+        findings: Findings = self._backend.findings()
+        return list(findings.leaks)
+
+    @property
+    def findings(self) -> Findings:
+        """Loop blocks and leaks found in the server's own processes (after stop)."""
+        found: Findings = self._backend.findings()
+        return found
 
     @property
     def stopped(self) -> bool:
@@ -390,6 +405,9 @@ def start_server(
     startup_timeout: float = 30.0,
     fail_on_handler_error: bool = True,
     watch_loop_ms: float | None = None,
+    watch_leaks: bool | Iterable[str] = False,
+    leak_grace_ms: float = 100.0,
+    leak_allow: Iterable[str] = (),
 ) -> ServerHandle:
     """Start ``handler`` under ``model`` on a free loopback port; return once it accepts.
 
@@ -398,7 +416,15 @@ def start_server(
     server's alone; ``cpu_affinity`` pins that subprocess to CPUs. ``workers`` sizes the
     ``processes`` and ``asyncio+processes`` models (default: the CPU count), ``pool_size`` the
     ``threadpool`` model. ``http`` picks the parser (``httptools`` or ``h11``).
-    ``watch_loop_ms`` turns on the loop-blocking detector inside an isolated server.
+
+    The test process's detectors cannot see into the processes a server starts, so those
+    processes run them themselves when asked: ``watch_loop_ms`` reports every event-loop step
+    of that many milliseconds or more, ``watch_leaks`` (True, or some of ``"tasks"``,
+    ``"threads"``, ``"processes"``) what the handlers left running when the server stopped
+    (after ``leak_grace_ms``; ``leak_allow`` patterns are never reported). Both apply to an
+    isolated server and to the ``processes`` model's workers; their findings are on the
+    handle (``loop_blocks``, ``leaks``) once it has stopped, and fail the test under the
+    ``serve`` fixture, which passes the plugin's settings.
     """
     info = require_model(model)
     check_loopback(host)
@@ -408,6 +434,12 @@ def start_server(
         raise ServeConfigError(f"workers must be at least 1, got {workers}")
     if pool_size < 1:
         raise ServeConfigError(f"pool_size must be at least 1, got {pool_size}")
+    watch = WatchSettings(
+        loop_ms=watch_loop_ms,
+        leak_kinds=leak_kinds(watch_leaks),
+        leak_grace_ms=leak_grace_ms,
+        leak_allow=tuple(leak_allow),
+    )
     options = ServeOptions(
         workers=workers,
         pool_size=pool_size,
@@ -426,19 +458,22 @@ def start_server(
             "http": http,
             "max_header_bytes": max_header_bytes,
             "max_body_bytes": max_body_bytes,
-            "options": asdict(options),
+            "options": {k: v for k, v in asdict(options).items() if k != "watch"},
             "cpu_affinity": cpu_affinity,
             "sys_path": sys.path,
-            "watch_loop_ms": watch_loop_ms,
+            "watch": watch.to_json(),
         }
         backend = _Isolated(config, startup_timeout)
         return ServerHandle(model, host, backend.port, spec, True, fail_on_handler_error, backend)
     if cpu_affinity is not None:
         raise ServeConfigError("cpu_affinity pins a server process: it needs isolated=True")
-    if watch_loop_ms is not None:
+    if watch.active and not info.watches_workers:
         raise ServeConfigError(
-            "watch_loop_ms is for isolated servers; in-process loops are watched by the plugin"
+            "watch_loop_ms and watch_leaks are for the processes a server starts (isolated=True, "
+            "or the processes model's workers); in this process, the plugin watches loops and "
+            "leaks (outside pytest: pytest_concurrency.detect.watch_loop and watch_leaks)"
         )
+    options = replace(options, watch=watch)
     function = resolve_handler(handler)
     app = App(function, http=http, max_head=max_header_bytes, max_body=max_body_bytes)
     _check_kind(model, handler_kind(function), app.name)

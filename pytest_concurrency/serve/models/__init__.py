@@ -30,6 +30,9 @@ class ModelInfo:
     """A module that must be importable (an optional extra), if any."""
     extra: str | None = None
     """The extra that installs ``requires``."""
+    watches_workers: bool = False
+    """Handlers run in worker processes, which run the detectors themselves when asked
+    (``watch_loop_ms``, ``watch_leaks``): the test process cannot see into them."""
 
     @property
     def available(self) -> bool:
@@ -66,7 +69,8 @@ MODELS: dict[str, ModelInfo] = {
             "processes",
             f"{_PKG}.processes:ProcessesEngine",
             _BOTH,
-            "N worker processes sharing the listening socket",
+            "N worker processes, each a whole server, served connections in turn",
+            watches_workers=True,
         ),
         ModelInfo(
             "asyncio+processes",

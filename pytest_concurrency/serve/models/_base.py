@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pytest_concurrency.serve._app import App, HandlerError, HandlerKind
+from pytest_concurrency.serve._watch import Findings, WatchSettings
 
 __all__ = [
     "Engine",
@@ -48,6 +49,8 @@ class ServeOptions:
     """Seconds to wait for in-flight handlers when stopping."""
     lag_interval: float = 0.01
     """How often (seconds) event-loop models tick to measure loop lag."""
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    """Detectors that worker processes run around their server (``processes``)."""
 
 
 @dataclass
@@ -129,6 +132,10 @@ class Engine(abc.ABC):
     def child_pids(self) -> list[int]:
         """Processes the server started (their CPU and memory belong to the server)."""
         return []
+
+    def findings(self) -> Findings:
+        """What the detectors in the server's worker processes found (complete after stop)."""
+        return Findings()
 
     def requests_served(self) -> int:
         """Responses sent so far (models counting per connection override this)."""

@@ -12,7 +12,7 @@ import asyncio
 import collections
 import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
@@ -221,26 +221,30 @@ class AsyncioEngine(LoopThreadEngine):
 
     # lifecycle -------------------------------------------------------------------------
     def _run(self) -> None:
+        runner = _new_runner(self._new_current_loop)
         try:
-            loop = self.new_loop()
+            runner.get_loop()
         except BaseException as error:
             self._loop_ended(error)
             self._ready.set()
             return
         try:
-            asyncio.set_event_loop(loop)
-            loop.run_until_complete(self._main())
+            runner.run(self._main())
         except BaseException as error:
             self._loop_ended(error)
         finally:
             try:
-                _cancel_remaining(loop)
-                loop.run_until_complete(loop.shutdown_asyncgens())
-                loop.run_until_complete(loop.shutdown_default_executor())
+                # Cancels the tasks handlers left behind, as asyncio.run does: the leak
+                # detector sees them there, still pending, and reports them.
+                runner.close()
             finally:
                 asyncio.set_event_loop(None)
-                loop.close()
                 self._ready.set()
+
+    def _new_current_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self.new_loop()
+        asyncio.set_event_loop(loop)
+        return loop
 
     async def _main(self) -> None:
         loop = asyncio.get_running_loop()
@@ -326,6 +330,40 @@ class AsyncioEngine(LoopThreadEngine):
         if loop is not None:
             with contextlib.suppress(RuntimeError):  # RuntimeError: the loop already closed
                 loop.call_soon_threadsafe(self._request_stop)
+
+
+class _Runner:
+    """``asyncio.Runner`` for Python 3.10, which lacks it: the same shutdown steps."""
+
+    def __init__(self, loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> None:
+        self._factory = loop_factory
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def get_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = self._factory()
+        return self._loop
+
+    def run(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        self.get_loop().run_until_complete(coroutine)
+
+    def close(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        try:
+            _cancel_remaining(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            loop.close()
+
+
+def _new_runner(loop_factory: Callable[[], asyncio.AbstractEventLoop]) -> Any:
+    runner_class = getattr(asyncio, "Runner", None)  # Python 3.11+
+    if runner_class is None:
+        return _Runner(loop_factory)
+    return runner_class(loop_factory=loop_factory)
 
 
 def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:

@@ -25,6 +25,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, ClassVar
 
 from pytest_concurrency.serve._app import App, HandlerKind
+from pytest_concurrency.serve._watch import Findings, watching
 from pytest_concurrency.serve.models._acceptor import Acceptor
 from pytest_concurrency.serve.models._base import (
     Engine,
@@ -91,12 +92,26 @@ def _worker_main(
     for resource in inherited:
         with contextlib.suppress(OSError):
             resource.close()
+    # The test process cannot see into this one: watch its loop and what its handlers start
+    # here, and send the findings back with the final stats.
+    owner = f"the processes server (worker process {os.getpid()})"
+    with watching(options.watch, owner) as findings:
+        stopped = _serve_in_worker(inner, app, options, channel, pipe)
+    if stopped is not None:
+        with contextlib.suppress(OSError):
+            pipe.send(("stopped", *stopped, findings))
+
+
+def _serve_in_worker(
+    inner: type[Engine], app: App, options: ServeOptions, channel: socket.socket, pipe: _Pipe
+) -> tuple[str | None, EngineStats] | None:
+    """Serve until the parent says stop; the stop problem and final stats (None: no start)."""
     engine = inner("processes", app, None, options)
     try:
         engine.start()
     except BaseException as error:
         pipe.send(("error", f"{type(error).__name__}: {error}"))
-        return
+        return None
     receiver = threading.Thread(
         target=_receive_connections,
         args=(engine, channel),
@@ -128,8 +143,7 @@ def _worker_main(
             engine.stop()
         except Exception as error:
             problem = str(error)
-        with contextlib.suppress(OSError):
-            pipe.send(("stopped", problem, engine.stats()))
+    return problem, engine.stats()
 
 
 class ProcessesEngine(Engine):
@@ -144,6 +158,7 @@ class ProcessesEngine(Engine):
         self._stopped = False
         self._acceptor: Acceptor | None = None
         self._channels: Iterator[socket.socket] = iter(())
+        self._findings = Findings()
 
     @property
     def worker_count(self) -> int:
@@ -227,6 +242,9 @@ class ProcessesEngine(Engine):
     def child_pids(self) -> list[int]:
         return [process.pid for process, _, _ in self._workers if process.pid is not None]
 
+    def findings(self) -> Findings:
+        return self._findings
+
     def stop(self) -> None:
         if self._stopped:
             return
@@ -245,8 +263,9 @@ class ProcessesEngine(Engine):
             for process, pipe, _ in self._workers:
                 try:
                     if pipe.poll(timeout):
-                        _, problem, stats = pipe.recv()
+                        _, problem, stats, findings = pipe.recv()
                         final.add(stats)
+                        self._findings.add(findings, f"worker process {process.pid}: ")
                         if problem:
                             problems.append(f"worker {process.pid}: {problem}")
                 except (OSError, EOFError):
