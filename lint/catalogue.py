@@ -56,6 +56,9 @@ class Blocking:
     #: Returns a generator: the I/O happens where it is iterated, so only a call iterated
     #: on the spot (``for p in path.glob("*")``, ``list(os.walk(top))``) blocks.
     lazy: bool = False
+    #: Takes a mutual-exclusion lock, which other code holds for a critical section: not
+    #: followed through the project's sync helpers (see ``index.is_critical_section``).
+    critical_section: bool = False
 
 
 def _per_framework(asyncio: str, trio: str, anyio: str) -> dict[str, str]:
@@ -88,6 +91,7 @@ def _add(
     free_when_fresh: bool = False,
     free_when_private: bool = False,
     exempt: Callable[[CallFact], bool] | None = None,
+    critical_section: bool = False,
 ) -> None:
     for name in names:
         BLOCKING[name] = Blocking(
@@ -99,6 +103,7 @@ def _add(
             free_when_private,
             exempt,
             lazy=name in _LAZY,
+            critical_section=critical_section,
         )
 
 
@@ -563,6 +568,7 @@ _add(
     _LOCK_FIX,
     _ACQUIRE_NONBLOCKING,
     free_when_private=True,
+    critical_section=True,
 )
 _add(
     "CC107",
@@ -578,6 +584,7 @@ _add(
     "waits for a thread condition's lock",
     _CONDITION_FIX,
     _ACQUIRE_NONBLOCKING,
+    critical_section=True,
 )
 _add(
     "CC107",

@@ -293,6 +293,11 @@ def _literal(node: cst.BaseExpression) -> tuple[bool, Literal]:
             return True, float(node.value)
         except ValueError:
             return False, None
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        # ``acquire(timeout=-1)``: no timeout.
+        is_literal, value = _literal(node.expression)
+        if is_literal and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return True, -value
     return False, None
 
 

@@ -341,7 +341,11 @@ class ProjectIndex:
                     function.qualname, frame.located.file.module, frame.located.path, call
                 )
                 entry = self.blocking_entry(call.target)
-                if entry is not None and not is_nonblocking(call, entry):
+                if (
+                    entry is not None
+                    and not is_nonblocking(call, entry)
+                    and not is_critical_section(call, entry)
+                ):
                     # A direct blocking call is as short as a chain gets.
                     frame.best = BlockingChain((step,), entry, call.target)
                     frame.position = len(function.calls)
@@ -521,3 +525,36 @@ def is_nonblocking(call: CallFact, entry: Blocking) -> bool:
         elif not isinstance(actual, bool) and actual == value:
             return True
     return False
+
+
+#: The arguments an ``acquire`` may have and still wait as long as the lock is held:
+#: ``blocking`` (``False`` is let through by ``is_nonblocking``) and a timeout of -1.
+_UNTIMED_ACQUIRE: dict[str, int | None] = {"0": None, "blocking": None, "1": -1, "timeout": -1}
+
+
+def is_critical_section(call: CallFact, entry: Blocking) -> bool:
+    """Whether a sync helper's call takes a lock for a critical section, which async code
+    calling the helper is not told about.
+
+    Code holds a ``Lock``, ``RLock`` or a ``Condition``'s lock for a few statements: waiting
+    for it is not what stalls an event loop in practice. Still followed: an acquire with a
+    timeout (its author expects a long wait) or with arguments that are not literals, and a
+    lock the helper made itself and handed to other code since (``done.acquire()`` after
+    ``Thread(target=work, args=(done,))``): that is a signal from the other code, not a
+    critical section.
+    """
+    if not entry.critical_section:
+        return False
+    if call.fresh_receiver:
+        return False  # a lock made here is free while private (is_nonblocking): handed out
+    if call.is_with:
+        return True
+    if len(call.literals) != call.argc:
+        return False  # an argument that is not a literal (a timeout variable), or ``*args``
+    for key, value in call.literals.items():
+        if key not in _UNTIMED_ACQUIRE:
+            return False
+        allowed = _UNTIMED_ACQUIRE[key]
+        if allowed is not None and (isinstance(value, bool) or value != allowed):
+            return False
+    return True

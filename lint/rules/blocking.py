@@ -393,6 +393,19 @@ class BlockingThreadWait(BlockingCallRule):
     reported, nor is the first acquire of a lock the function has just created, as long as
     no other code can hold it: once it is passed (to a ``Thread``, say), stored, returned or
     captured by a nested function, or acquired again in a loop, acquiring it may wait.
+
+    Through the project's own sync helpers, only waits for other threads' work are
+    reported: ``Event.wait``, ``Condition.wait``, ``Semaphore`` and ``BoundedSemaphore``
+    acquires (a holder keeps a slot for the whole of its work), queue ``get``/``put``,
+    joins and futures. Taking a ``Lock``, ``RLock`` or a ``Condition``'s lock in a helper
+    (``with lock:``, or ``acquire()`` without a timeout) is not: other code holds such a
+    lock for a critical section of a few statements, which is not what stalls an event loop.
+    Such a lock is still reported in the ``async def`` itself, and through a helper when the
+    acquire has a timeout (its author expects a long wait) or arguments that are not
+    literals, or when the helper made the lock and handed it to other code before
+    acquiring it (``done.acquire()`` after ``Thread(target=work, args=(done,))`` waits for
+    that thread's signal). A helper that holds a lock across slow work (I/O under
+    ``with lock:``) is reported for that work, not for the lock its callers wait on.
     """
 
     code = "CC107"
@@ -417,6 +430,32 @@ async def private_lock():
     lock = threading.Lock()
     lock.acquire()  # nothing else can hold a lock made a line above
     lock.release()
+""",
+        """
+import threading
+
+class Registry:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.changed = threading.Condition()
+        self.items = []
+
+    def add(self, item):
+        with self.lock:  # a critical section: not followed into async callers
+            self.items.append(item)
+        with self.changed:
+            self.changed.notify_all()
+
+    def pop(self):
+        self.lock.acquire()
+        try:
+            return self.items.pop()
+        finally:
+            self.lock.release()
+
+async def handle(registry: Registry, item):
+    registry.add(item)
+    return registry.pop()
 """,
     )
     INVALID = (
@@ -449,6 +488,50 @@ async def start():
     lock = threading.Lock()
     threading.Thread(target=worker, args=(lock,)).start()
     lock.acquire()  # error: CC107
+""",
+        """
+import queue
+import threading
+
+class Pipeline:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.slots = threading.BoundedSemaphore(4)
+        self.changed = threading.Condition()
+        self.results = queue.Queue()
+
+    def wait_ready(self):
+        self.ready.wait()
+
+    def take_slot(self):
+        self.slots.acquire()
+
+    def wait_for_change(self):
+        with self.changed:
+            self.changed.wait()
+
+    def lock_within(self, seconds):
+        return self.lock.acquire(timeout=seconds)
+
+    def next_result(self):
+        return self.results.get()
+
+def run_and_wait(work):
+    done = threading.Lock()
+    done.acquire()
+    threading.Thread(target=work, args=(done,)).start()
+    done.acquire()  # waits until the thread releases it: a signal, not a critical section
+
+async def serve(pipeline: Pipeline, work):
+    pipeline.wait_ready()  # error: CC107
+    pipeline.take_slot()  # error: CC107
+    pipeline.wait_for_change()  # error: CC107
+    pipeline.lock_within(5)  # error: CC107
+    pipeline.next_result()  # error: CC107
+    run_and_wait(work)  # error: CC107
+    with pipeline.lock:  # error: CC107
+        pass
 """,
     )
 

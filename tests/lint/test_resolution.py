@@ -745,6 +745,44 @@ async def handler(items):
 
 
 @pytest.mark.parametrize(
+    ("taking", "reported"),
+    [
+        ("with LOCK:\n        pass", False),
+        ("LOCK.acquire()", False),
+        ("LOCK.acquire(True)", False),
+        ("LOCK.acquire(blocking=True, timeout=-1)", False),
+        ("with CHANGED:\n        CHANGED.notify_all()", False),
+        ("LOCK.acquire(timeout=5)", True),
+        ("LOCK.acquire(True, 5)", True),
+        ("LOCK.acquire(timeout=seconds)", True),
+        ("LOCK.acquire(*arguments)", True),
+        ("SLOTS.acquire()", True),
+        ("with SLOTS:\n        pass", True),
+        ("with CHANGED:\n        CHANGED.wait()", True),
+        ("READY.wait()", True),
+    ],
+)
+def test_a_sync_helper_taking_a_lock_for_a_critical_section_does_not_block_its_caller(
+    taking: str, reported: bool
+) -> None:
+    source = (
+        "import threading\n"
+        "LOCK = threading.RLock()\n"
+        "CHANGED = threading.Condition()\n"
+        "SLOTS = threading.BoundedSemaphore(2)\n"
+        "READY = threading.Event()\n"
+        "def helper(seconds, arguments):\n"
+        f"    {taking}\n"
+        "async def handler():\n"
+        "    LOCK.acquire()\n"
+        "    helper(1, ())\n"
+    )
+    last = source.count("\n")
+    expected = [(last - 1, "CC107")] + ([(last, "CC107")] if reported else [])
+    assert lines_and_codes(lint_source(source)) == expected
+
+
+@pytest.mark.parametrize(
     ("calls", "reported"),
     [
         ("s.setblocking(False)\n", False),
