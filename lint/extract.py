@@ -330,6 +330,10 @@ class Extractor:
         self._lambda_names: dict[int, str] = {}
         self._lambda_count = 0
         self._async_with_items: set[int] = set()
+        #: Anchors of call statements in async code whose arguments are not one positional
+        #: argument (``time.sleep(secs=1)``, ``time.sleep(*delays)``): the sleep fix cannot
+        #: pass them on to the framework's sleep.
+        self._irregular_arguments: set[int] = set()
         self._guarded_bodies: set[int] = set()
         self._nonblocking_attributes: set[tuple[str, str]] = set()
         #: ... unless a method makes it blocking again.
@@ -952,6 +956,10 @@ class Extractor:
             guarded=frame.guards > 0,
             nested_scope=self._scope.kind != "function",
         )
+        if usage == DROPPED and frame.is_async:
+            args = node.args
+            if len(args) != 1 or args[0].keyword is not None or args[0].star:
+                self._irregular_arguments.add(anchor)
         receiver, _, tail = spelling.rpartition(".")
         if receiver and receiver in frame.fresh:
             fact.fresh_receiver = True
@@ -1166,6 +1174,7 @@ class Extractor:
                 and fact.usage == DROPPED
                 and fact.in_async
                 and not fact.nested_scope
+                and fact.anchor not in self._irregular_arguments
             ):
                 local: set[str] = set()
                 scope: _Scope | None = pending.scope

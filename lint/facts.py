@@ -102,7 +102,9 @@ class CallFact:
     #: For a ``time.sleep`` statement in an ``async def`` (which the sleep fix rewrites):
     #: framework -> how the code can name that framework's module there (``aio`` for
     #: ``import asyncio as aio``), ``+`` first when the import must be added. A framework
-    #: missing cannot be named there without a conflict (a parameter called ``asyncio``).
+    #: missing cannot be named there without a conflict (a parameter called ``asyncio``);
+    #: none when the arguments are not one positional argument, which the framework's
+    #: sleep could not take (``time.sleep(secs=1)``, ``time.sleep(*delays)``).
     framework_names: dict[str, str] = field(default_factory=dict)
 
 

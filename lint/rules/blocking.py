@@ -74,7 +74,8 @@ class BlockingSleep(BlockingCallRule):
     (``import asyncio as aio`` gives ``aio.sleep``, an import in ``try: ... except
     ImportError`` counts); otherwise the import is added. Where a parameter or a local
     variable has the module's name, or the statement is in a class body inside the function,
-    no fix is offered.
+    no fix is offered; nor for arguments other than one positional delay
+    (``time.sleep(secs=1)`` fails already, and what ``*delays`` holds is not known).
     """
 
     code = "CC101"

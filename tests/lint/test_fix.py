@@ -197,6 +197,20 @@ def test_sleep_fix_is_not_offered_where_the_frameworks_name_means_something_else
     assert (finding.code, finding.fix, fixed) == ("CC101", None, source)
 
 
+@pytest.mark.parametrize("arguments", ["secs=1", "*delays", "**options", "", "1, 2"])
+def test_sleep_fix_is_not_offered_for_arguments_it_cannot_carry_over(arguments: str) -> None:
+    # ``asyncio.sleep(secs=1)`` fails as ``time.sleep(secs=1)`` already does; ``*delays``
+    # may hold what ``time.sleep`` takes and ``trio.sleep`` does not.
+    source = f"import time\n\nasync def f(delays, options):\n    time.sleep({arguments})\n"
+    fixed, [finding] = fix_source(source)
+    assert (finding.code, finding.fix, finding.fix_available, fixed) == (
+        "CC101",
+        None,
+        False,
+        source,
+    )
+
+
 def test_task_fix_does_not_reuse_a_name_the_module_binds_to_something_else() -> None:
     source = (
         "import asyncio\n\n_background_tasks = []\n\n\nasync def work(): ...\n\n\n"
