@@ -176,8 +176,8 @@ class Result:
             "max_ms": _round(report.max_ms),
             "errors": report.error_count,
             "cpu_us_per_request": _round(report.cpu_us_per_request, 1),
-            "rss_peak_mb": round(report.rss_peak_bytes / 2**20, 1),
-            "vsz_peak_mb": round(report.vsz_peak_bytes / 2**20, 1),
+            "rss_peak_mb": _mb(report.rss_peak_bytes),
+            "vsz_peak_mb": _mb(report.vsz_peak_bytes),
             "threads_peak": report.threads_peak,
             "loop_lag_max_ms": _round(report.loop_lag_max_ms),
         }
@@ -185,6 +185,10 @@ class Result:
 
 def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _mb(num_bytes: int | None) -> float | None:
+    return None if num_bytes is None else round(num_bytes / 2**20, 1)
 
 
 @dataclass
@@ -456,7 +460,9 @@ def _fmt_ms(value: float | None) -> str:
     return f"{value:.1f}" if value < 100 else f"{value:.0f}"
 
 
-def _fmt_mb(num_bytes: int) -> str:
+def _fmt_mb(num_bytes: int | None) -> str:
+    if num_bytes is None:
+        return "-"
     mb = num_bytes / 2**20
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb:.0f} MB"
 
@@ -555,7 +561,7 @@ def render(bench: Bench) -> str:
                     result.model,
                     f"{report.achieved_rps:,.0f}/s",
                     f"{_us(report.cpu_us_per_request)}",
-                    f"{report.server_cores:.2f}",
+                    _cores(report.server_cores),
                     _fmt_ms(report.p50_ms),
                 ]
             )
@@ -633,6 +639,14 @@ def _us(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} us"
 
 
+def _cores(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
 def _io_row(result: Result, claim: Claim | None) -> list[str]:
     report = result.report
     claimed = (
@@ -653,7 +667,7 @@ def _io_row(result: Result, claim: Claim | None) -> list[str]:
         _fmt_mb(report.rss_peak_bytes),
         _fmt_mb(report.vsz_peak_bytes),
         _fmt_kb(report.memory_per_connection_bytes),
-        str(report.threads_peak),
+        _count(report.threads_peak),
         "-" if report.loop_lag_max_ms is None else f"{report.loop_lag_max_ms:.0f} ms",
         *claimed,
     ]
@@ -671,10 +685,10 @@ def _cpu_row(result: Result, claim: Claim | None) -> list[str]:
         f"{report.achieved_rps:,.0f}",
         _fmt_ms(report.p50_ms),
         _fmt_ms(report.p99_ms),
-        f"{report.server_cores:.2f}",
+        _cores(report.server_cores),
         _fmt_mb(report.rss_peak_bytes),
         _fmt_mb(report.vsz_peak_bytes),
-        str(report.threads_peak),
+        _count(report.threads_peak),
         *claimed,
     ]
 

@@ -37,7 +37,8 @@ class LoadReport:
     decodes it). ``cpu_us_per_request`` is the server's CPU time (user + system, all its
     processes) during the run divided by the completed requests. For an in-process server,
     the process is the test process itself, so memory includes pytest: use ``isolated=True``
-    for memory figures that are the server's alone.
+    for memory figures that are the server's alone. Server figures are ``None`` when unknown:
+    a URL target given without ``server_pids`` has no known CPU, memory or threads.
     """
 
     url: str
@@ -67,15 +68,15 @@ class LoadReport:
     """Open loop: how late the generator's own timers fired (not counted in latency)."""
     send_lag_max_ms: float
     cpu_us_per_request: float | None
-    server_cpu_seconds: float
+    server_cpu_seconds: float | None
     generator_cpu_seconds: float
-    rss_start_bytes: int
+    rss_start_bytes: int | None
     """Server RSS before the connections were opened."""
-    rss_connected_bytes: int
+    rss_connected_bytes: int | None
     """Server RSS with every connection open and idle, before the first request."""
-    rss_peak_bytes: int
-    vsz_peak_bytes: int
-    threads_peak: int
+    rss_peak_bytes: int | None
+    vsz_peak_bytes: int | None
+    threads_peak: int | None
     loop_lag_max_ms: float | None
     """Largest event-loop lag in the server during the run (``None``: no loop)."""
     histogram_encoded: str | None = field(default=None, repr=False)
@@ -85,14 +86,16 @@ class LoadReport:
         return sum(self.errors.values())
 
     @property
-    def server_cores(self) -> float:
-        """Average number of cores the server used during the run."""
-        return self.server_cpu_seconds / self.duration_s if self.duration_s > 0 else 0.0
+    def server_cores(self) -> float | None:
+        """Average number of cores the server used during the run (None: unknown)."""
+        if self.server_cpu_seconds is None or self.duration_s <= 0:
+            return None
+        return self.server_cpu_seconds / self.duration_s
 
     @property
     def memory_per_connection_bytes(self) -> float | None:
-        """Resident memory each idle connection added to the server."""
-        if not self.connected:
+        """Resident memory each idle connection added to the server (None: unknown)."""
+        if not self.connected or self.rss_connected_bytes is None or self.rss_start_bytes is None:
             return None
         return (self.rss_connected_bytes - self.rss_start_bytes) / self.connected
 
@@ -119,17 +122,25 @@ class LoadReport:
         lag = (
             "" if self.loop_lag_max_ms is None else f", loop lag max {self.loop_lag_max_ms:.1f} ms"
         )
-        cpu = "-" if self.cpu_us_per_request is None else f"{self.cpu_us_per_request:.0f}"
+
+        def unknown_or(value: float | None, text: str) -> str:
+            return "-" if value is None else text.format(value)
+
+        def mb(value: int | None, digits: str) -> str:
+            return unknown_or(None if value is None else value / 2**20, f"{{:{digits}}} MB")
+
+        cpu = unknown_or(self.cpu_us_per_request, "{:.0f} us")
+        cores = unknown_or(self.server_cores, "{:.2f}")
+        rss, vsz = mb(self.rss_peak_bytes, ".1f"), mb(self.vsz_peak_bytes, ".0f")
+        threads = unknown_or(self.threads_peak, "{}")
         errors = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
         return (
             f"{self.model or self.url}: {self.connections} connections, {offered}, "
             f"{self.achieved_rps:.0f} req/s achieved over {self.duration_s:.1f} s\n"
             f"  latency ms p50 {ms(self.p50_ms)}  p90 {ms(self.p90_ms)}  p99 {ms(self.p99_ms)}"
             f"  p99.9 {ms(self.p999_ms)}  max {ms(self.max_ms)}\n"
-            f"  server: {cpu} us CPU/request, {self.server_cores:.2f} cores, "
-            f"RSS peak {self.rss_peak_bytes / 2**20:.1f} MB "
-            f"(VSZ {self.vsz_peak_bytes / 2**20:.0f} MB), "
-            f"{self.threads_peak} threads{lag}\n"
+            f"  server: {cpu} CPU/request, {cores} cores, RSS peak {rss} (VSZ {vsz}), "
+            f"{threads} threads{lag}\n"
             f"  errors: {errors}"
         )
 
@@ -300,7 +311,7 @@ def run_load(
         send_lag_p99_ms=result["send_lag_p99_ms"],
         send_lag_max_ms=result["send_lag_max_ms"],
         cpu_us_per_request=(result["server_cpu_seconds"] / completed * 1e6)
-        if completed and pids
+        if completed and result["server_cpu_seconds"] is not None
         else None,
         server_cpu_seconds=result["server_cpu_seconds"],
         generator_cpu_seconds=result["generator_cpu_seconds"],

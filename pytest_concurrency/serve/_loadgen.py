@@ -147,14 +147,19 @@ class Generator:
         group = ProcessGroup(config["server_pids"], include_children=config["server_children"])
         group.exclude(os.getpid())
         self.group = group
-        self.rss_peak = self.vsz_peak = self.threads_peak = 0
+        # None until a server process has been measured: a URL given without its server's
+        # pids has no known memory or threads (not zero of them).
+        self.rss_peak: int | None = None
+        self.vsz_peak: int | None = None
+        self.threads_peak: int | None = None
 
     # metrics -----------------------------------------------------------------------------
     def sample(self) -> Any:
         sample = self.group.sample()
-        self.rss_peak = max(self.rss_peak, sample.rss_bytes)
-        self.vsz_peak = max(self.vsz_peak, sample.vsz_bytes)
-        self.threads_peak = max(self.threads_peak, sample.threads)
+        if sample.processes:
+            self.rss_peak = max(self.rss_peak or 0, sample.rss_bytes)
+            self.vsz_peak = max(self.vsz_peak or 0, sample.vsz_bytes)
+            self.threads_peak = max(self.threads_peak or 0, sample.threads)
         return sample
 
     # sending -----------------------------------------------------------------------------
@@ -509,7 +514,8 @@ async def _main(config: dict[str, Any], emit: Any) -> dict[str, Any]:
     def pct(p: float) -> float | None:
         return latency.get_value_at_percentile(p) / 1000.0 if has else None
 
-    server_cpu = end_sample.cpu_seconds - connected_sample.cpu_seconds
+    measured = bool(connected_sample.processes and end_sample.processes)
+    server_cpu = end_sample.cpu_seconds - connected_sample.cpu_seconds if measured else None
     return {
         "event": "result",
         "connections": gen.connections,
@@ -531,8 +537,8 @@ async def _main(config: dict[str, Any], emit: Any) -> dict[str, Any]:
         "histogram": latency.encode().decode("ascii") if has else None,
         "server_cpu_seconds": server_cpu,
         "generator_cpu_seconds": cpu_gen_1 - cpu_gen_0,
-        "rss_start_bytes": start_sample.rss_bytes,
-        "rss_connected_bytes": connected_sample.rss_bytes,
+        "rss_start_bytes": start_sample.rss_bytes if start_sample.processes else None,
+        "rss_connected_bytes": connected_sample.rss_bytes if connected_sample.processes else None,
         "rss_peak_bytes": gen.rss_peak,
         "vsz_peak_bytes": gen.vsz_peak,
         "threads_peak": gen.threads_peak,

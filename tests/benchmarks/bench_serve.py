@@ -237,7 +237,7 @@ def bench_10k(opts: Options) -> dict[str, Any]:
             minimal.append(measure(lambda model=model: minimal_server(model), **load))
             log(
                 f"   {model} rep {rep + 1}: p50 {fmt(ours[-1].p50_ms)} p99 {fmt(ours[-1].p99_ms)} "
-                f"ms, {ours[-1].achieved_rps:.0f} req/s, server {ours[-1].server_cores:.2f} "
+                f"ms, {ours[-1].achieved_rps:.0f} req/s, server {fmt(ours[-1].server_cores, 2)} "
                 f"cores, loop lag max {fmt(ours[-1].loop_lag_max_ms, 0)} ms, generator "
                 f"{ours[-1].generator_cpu_seconds / ours[-1].duration_s:.2f} cores, send lag max "
                 f"{fmt(ours[-1].send_lag_max_ms, 0)} ms, load {os.getloadavg()[0]:.2f}, "
@@ -255,7 +255,7 @@ def bench_10k(opts: Options) -> dict[str, Any]:
             "kb_per_connection": median(
                 [(r.memory_per_connection_bytes or 0) / 1024 for r in ours]
             ),
-            "rss_peak_mb": median([r.rss_peak_bytes / 2**20 for r in ours]),
+            "rss_peak_mb": median([(r.rss_peak_bytes or 0) / 2**20 for r in ours]),
             "minimal_p99_ms": median([r.p99_ms for r in minimal]),
             "minimal_kb_per_connection": median(
                 [(r.memory_per_connection_bytes or 0) / 1024 for r in minimal]
@@ -344,7 +344,7 @@ def bench_generator(opts: Options) -> dict[str, Any]:
             ours.append((report.achieved_rps, report.generator_cpu_seconds / report.duration_s))
             log(
                 f"   rep {rep + 1} ours: {report.achieved_rps:.0f} req/s using "
-                f"{ours[-1][1]:.2f} of its core (server used {report.server_cores:.2f})"
+                f"{ours[-1][1]:.2f} of its core (server used {fmt(report.server_cores, 2)})"
             )
             if wrk:
                 rps, cpu = _run_wrk(wrk, url, 100, opts.duration)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -53,6 +54,33 @@ def test_json_has_exactly_the_documented_schema(tiny_run):
     assert asyncio_io["loop_lag_max_ms"] is not None
     assert threads_io["loop_lag_max_ms"] is None
     assert threads_io["threads_peak"] > 20  # a thread per connection
+
+
+def test_unknown_figures_are_null_in_json_and_a_dash_in_the_table(tiny_run):
+    unknown = dict.fromkeys(
+        (
+            "server_cpu_seconds",
+            "cpu_us_per_request",
+            "rss_start_bytes",
+            "rss_connected_bytes",
+            "rss_peak_bytes",
+            "vsz_peak_bytes",
+            "threads_peak",
+        )
+    )
+    run = bench.Bench(TINY, ["asyncio"], ["io"], lambda *args, **kwargs: None, pin=False)
+    for result in tiny_run.results[:2]:
+        assert result.report is not None
+        run.results.append(
+            dataclasses.replace(result, report=dataclasses.replace(result.report, **unknown))
+        )
+    document = json.loads(json.dumps(bench.to_json(run)))
+    for entry in document["runs"]:
+        assert tuple(entry) == bench.RUN_KEYS
+        assert entry["cpu_us_per_request"] is None
+        assert entry["rss_peak_mb"] is entry["vsz_peak_mb"] is entry["threads_peak"] is None
+    row = next(line for line in bench.render(run).splitlines() if line.startswith("asyncio "))
+    assert row.split()[6:11] == ["-"] * 5  # CPU/req, RSS, VSZ, RSS/conn, threads
 
 
 def test_table_puts_the_design_documents_claims_beside_the_measurements(tiny_run):

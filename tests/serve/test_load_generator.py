@@ -118,6 +118,32 @@ def test_a_target_without_a_server_counts_connect_failures(load):
     assert report.requests == 0
 
 
+UNKNOWN_WITHOUT_PIDS = (
+    "server_cpu_seconds",
+    "cpu_us_per_request",
+    "server_cores",
+    "rss_start_bytes",
+    "rss_connected_bytes",
+    "rss_peak_bytes",
+    "vsz_peak_bytes",
+    "memory_per_connection_bytes",
+    "threads_peak",
+)
+
+
+def test_a_url_without_server_pids_has_unknown_server_figures_not_zeros(serve, load):
+    server = serve(clean_io.handle_sync, "threads")
+    report = load(server.url, connections=2, requests=20, path="/?ms=1")
+    assert report.requests == 20
+    assert {name: getattr(report, name) for name in UNKNOWN_WITHOUT_PIDS} == dict.fromkeys(
+        UNKNOWN_WITHOUT_PIDS
+    )
+    assert "server: - CPU/request, - cores, RSS peak - (VSZ -), - threads" in str(report)
+    measured = load(server.url, connections=2, requests=20, path="/?ms=1", server_pids=server.pids)
+    assert (measured.rss_peak_bytes or 0) > 0
+    assert (measured.threads_peak or 0) >= 2
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
