@@ -134,6 +134,28 @@ def _numeric_host(call: CallFact) -> bool:
     return False
 
 
+#: File objects that live in memory: reading or writing them touches no disk.
+IN_MEMORY_FILES = frozenset({"io.BytesIO", "io.StringIO"})
+
+#: Where archive and compressed-file openers take an open file object instead of a path.
+_FILE_OBJECT_ARGUMENTS = {
+    "zipfile.ZipFile": ("0", "file"),
+    "tarfile.open": ("2", "fileobj"),  # given, it is read instead of the name
+    "gzip.open": ("0", "filename"),
+    "bz2.open": ("0", "filename"),
+    "lzma.open": ("0", "filename"),
+}
+
+
+def _over_memory(call: CallFact) -> bool:
+    """``zipfile.ZipFile(io.BytesIO(data))``: an archive over an in-memory buffer."""
+    for key in _FILE_OBJECT_ARGUMENTS.get(call.target or "", ()):
+        ref = call.refs.get(key)
+        if ref is not None and ref.kind == "type" and ref.target in IN_MEMORY_FILES:
+            return True
+    return False
+
+
 # CC101: sleeping.
 _add(
     "CC101",
@@ -212,11 +234,7 @@ _add(
         "io.FileIO",
         "codecs.open",
         "os.fdopen",
-        "gzip.open",
-        "bz2.open",
-        "lzma.open",
-        "tarfile.open",
-        "zipfile.ZipFile",
+        *_FILE_OBJECT_ARGUMENTS,
         "shelve.open",
         "dbm.open",
         "tempfile.TemporaryFile",
@@ -228,6 +246,7 @@ _add(
     ],
     "opens a file",
     _FILE_FIX,
+    exempt=_over_memory,
 )
 _add(
     "CC103",

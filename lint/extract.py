@@ -1285,6 +1285,8 @@ class Extractor:
                     wrapped = inner.refs.get("0") or inner.refs.get("func")
                     if wrapped is not None:
                         refs[key] = ArgRef("partial", wrapped.target)
+                elif inner.target in catalogue.IN_MEMORY_FILES:
+                    refs[key] = ArgRef("type", inner.target)  # ``ZipFile(io.BytesIO(data))``
         fact.refs = refs
 
     def _callee_target(self, scope: _Scope, callee: tuple[Any, ...]) -> str | None:

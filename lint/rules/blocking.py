@@ -208,7 +208,9 @@ class BlockingFileIO(BlockingCallRule):
     loop's thread; on a network file system or a busy disk that takes milliseconds to
     seconds. Reads and writes on a file opened elsewhere (in ``__init__``, at module level)
     are reported too; a file opened in the same function or expression
-    (``open(path).read()``) is reported once, where it is opened. Generators
+    (``open(path).read()``) is reported once, where it is opened; an archive opened over
+    an in-memory buffer (``zipfile.ZipFile(io.BytesIO(data))``, ``tarfile.open(fileobj=buf)``
+    with ``buf = io.BytesIO()``) is not reported. Generators
     (``os.walk``, ``Path.glob``, ``Path.iterdir``) are reported where async code iterates
     them, not where one is made to be iterated in a worker thread. Use ``trio.Path`` /
     ``trio.open_file``, ``anyio.Path`` / ``anyio.open_file``, or, with asyncio,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lint_helpers import lines_and_codes, lint
+from lint_helpers import lines_and_codes, lint, markers
 
 from concurrency_lint import Settings, fix_source, lint_paths, lint_source
 
@@ -917,3 +917,27 @@ async def send(sock: socket.socket, data, checkpoints):
         data = data[sent:]
 """
     assert lint_source(source) == []
+
+
+def test_an_archive_over_an_in_memory_buffer_is_not_file_io() -> None:
+    # aiohttp's tests/test_client_functional.py zips and tars a payload into a BytesIO.
+    source = """
+import gzip
+import io
+import tarfile
+import zipfile
+
+async def pack(data, path, handle):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(file=buf, mode="w") as archive:
+        archive.writestr("payload.txt", data)
+    zipfile.ZipFile(io.BytesIO(data))
+    tarfile.open(fileobj=buf, mode="r:")
+    tarfile.open(None, "r|", io.BytesIO(data))
+    gzip.open(buf)
+    zipfile.ZipFile(path)  # error: CC103
+    tarfile.open(fileobj=handle)  # error: CC103
+    tarfile.open(path, fileobj=buf)
+    tarfile.open(path, mode="r")  # error: CC103
+"""
+    assert lines_and_codes(lint_source(source)) == markers(source)
