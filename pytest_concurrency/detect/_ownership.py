@@ -158,7 +158,7 @@ def track(
     ``loop`` is the event loop it happens on, if known (else the running one is looked up);
     ``runs`` is the code a new task will run.
     """
-    inherited = _inherited_owner(loop)
+    inherited, from_task = _inherited_owner(loop)
     if inherited is not None:
         if inherited.closed:
             return None
@@ -168,7 +168,12 @@ def track(
     if owner is None or not owner.tracks(kind):
         return None
     site, found = caller_site(skip + 1)
-    if inherited is None and not _made_for_user(found, runs):
+    if not _made_for_user(found, runs) and (
+        inherited is None
+        # A runner's task in a thread an owner started (the portal of anyio's
+        # start_blocking_portal): the thread is what gets reported, not its machinery.
+        or (kind == "task" and not from_task)
+    ):
         return None
     owner.add(Record(kind, ref, site))
     if kind == "task":
@@ -198,9 +203,9 @@ def tasks_recorded() -> bool:
     return bool(_task_owners)
 
 
-def _inherited_owner(loop: Any) -> Owner | None:
+def _inherited_owner(loop: Any) -> tuple[Owner | None, bool]:
     """The owner of the task running on ``loop`` (or on this thread's running loop), else of
-    the thread."""
+    the thread; and whether it came from the task."""
     if _task_owners:
         if loop is None:
             loop = asyncio.events._get_running_loop()
@@ -208,6 +213,6 @@ def _inherited_owner(loop: Any) -> Owner | None:
         if task is not None:
             entry = _task_owners.get(id(task))
             if entry is not None and entry[0]() is task:
-                return entry[1]
+                return entry[1], True
     thread_owner: Owner | None = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
-    return thread_owner
+    return thread_owner, False

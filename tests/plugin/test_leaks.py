@@ -167,3 +167,12 @@ def test_task_the_loop_made_for_a_user_callback_is_a_leak(session: InnerRun, tes
     assert f"suspended at {session.line(OWNERSHIP, 'leaks: connection handler')}" in case.text
     # Created by the loop's streams code, not by the line that started the loop.
     assert "asyncio.run(serve_one_connection())" not in case.text
+
+
+def test_a_thread_left_running_is_reported_without_its_loops_own_task(session: InnerRun) -> None:
+    """The portal thread's event loop runs a task of anyio's; the thread is the leak."""
+    case = session.case("test_blocking_portal_left_open")
+    assert case.outcome == "error", case.text
+    assert "left 1 thread running" in case.text
+    assert f"started at {session.line(OWNERSHIP, 'leaks: portal')}" in case.text
+    assert "runners.py" not in case.text
