@@ -35,7 +35,9 @@ class LoadReport:
 
     Latency percentiles come from an HdrHistogram of every completed request (``histogram``
     decodes it). ``cpu_us_per_request`` is the server's CPU time (user + system, all its
-    processes) during the run divided by the completed requests. For an in-process server,
+    processes, read from the kernel's per-process CPU clocks to the nanosecond) during the run
+    divided by the completed requests; ``cpu_note`` says why it is None when it could not be
+    stated honestly (see ``_procmetrics.cpu_between``). For an in-process server,
     the process is the test process itself, so memory includes pytest: use ``isolated=True``
     for memory figures that are the server's alone. Server figures are ``None`` when unknown:
     a URL target given without ``server_pids`` has no known CPU, memory or threads.
@@ -69,6 +71,13 @@ class LoadReport:
     send_lag_max_ms: float
     cpu_us_per_request: float | None
     server_cpu_seconds: float | None
+    """The server's CPU time over ``server_cpu_window_s`` (None: see ``cpu_note``)."""
+    server_cpu_window_s: float | None
+    """Wall time between the two CPU readings (connections open, then the end of the run)."""
+    server_cpus: int | None
+    """CPUs the server's processes may run on (their affinity)."""
+    cpu_note: str | None
+    """Why the server's CPU figures are None, when they are."""
     generator_cpu_seconds: float
     rss_start_bytes: int | None
     """Server RSS before the connections were opened."""
@@ -88,9 +97,10 @@ class LoadReport:
     @property
     def server_cores(self) -> float | None:
         """Average number of cores the server used during the run (None: unknown)."""
-        if self.server_cpu_seconds is None or self.duration_s <= 0:
+        window = self.server_cpu_window_s
+        if self.server_cpu_seconds is None or not window:
             return None
-        return self.server_cpu_seconds / self.duration_s
+        return self.server_cpu_seconds / window
 
     @property
     def memory_per_connection_bytes(self) -> float | None:
@@ -131,6 +141,8 @@ class LoadReport:
 
         cpu = unknown_or(self.cpu_us_per_request, "{:.0f} us")
         cores = unknown_or(self.server_cores, "{:.2f}")
+        if self.server_cpus is not None and self.server_cores is not None:
+            cores += f" (of {self.server_cpus} allowed)"
         rss, vsz = mb(self.rss_peak_bytes, ".1f"), mb(self.vsz_peak_bytes, ".0f")
         threads = unknown_or(self.threads_peak, "{}")
         errors = ", ".join(f"{k}={v}" for k, v in sorted(self.errors.items())) or "none"
@@ -141,7 +153,8 @@ class LoadReport:
             f"  p99.9 {ms(self.p999_ms)}  max {ms(self.max_ms)}\n"
             f"  server: {cpu} CPU/request, {cores} cores, RSS peak {rss} (VSZ {vsz}), "
             f"{threads} threads{lag}\n"
-            f"  errors: {errors}"
+            + (f"  server CPU not stated: {self.cpu_note}\n" if self.cpu_note else "")
+            + f"  errors: {errors}"
         )
 
 
@@ -314,6 +327,9 @@ def run_load(
         if completed and result["server_cpu_seconds"] is not None
         else None,
         server_cpu_seconds=result["server_cpu_seconds"],
+        server_cpu_window_s=result["server_cpu_window_s"],
+        server_cpus=result["server_cpus"],
+        cpu_note=result["cpu_note"],
         generator_cpu_seconds=result["generator_cpu_seconds"],
         rss_start_bytes=result["rss_start_bytes"],
         rss_connected_bytes=result["rss_connected_bytes"],

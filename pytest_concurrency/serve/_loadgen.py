@@ -39,7 +39,7 @@ from typing import Any
 import httptools
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-from pytest_concurrency.serve._procmetrics import ProcessGroup, raise_fd_limit
+from pytest_concurrency.serve._procmetrics import ProcessGroup, cpu_between, raise_fd_limit
 
 _CONNECT_CONCURRENCY = 256
 _HIGHEST_US = 3_600_000_000  # one hour, in microseconds
@@ -154,8 +154,8 @@ class Generator:
         self.threads_peak: int | None = None
 
     # metrics -----------------------------------------------------------------------------
-    def sample(self) -> Any:
-        sample = self.group.sample()
+    def sample(self, refresh: bool = False) -> Any:
+        sample = self.group.sample(refresh)
         if sample.processes:
             self.rss_peak = max(self.rss_peak or 0, sample.rss_bytes)
             self.vsz_peak = max(self.vsz_peak or 0, sample.vsz_bytes)
@@ -473,13 +473,13 @@ async def _main(config: dict[str, Any], emit: Any) -> dict[str, Any]:
 
     go: asyncio.Future[None] = loop.create_future()
     loop.add_reader(0, on_stdin)
-    start_sample = gen.sample()
+    start_sample = gen.sample(refresh=True)
     connected, failed = await gen.connect_all(emit)
     emit({"event": "connected", "connected": connected, "failed": failed})
     await asyncio.wait([go, stdin_closed], return_when=asyncio.FIRST_COMPLETED)
     if stdin_closed.done():
         raise SystemExit(3)
-    connected_sample = gen.sample()
+    connected_sample = gen.sample(refresh=True)
     # A collection pause here would delay reading responses and be charged to the server:
     # with 10,000 connections a full collection takes tens of milliseconds. Move everything
     # alive now out of the collector's sight and collect nothing until the run ends (what the
@@ -497,7 +497,7 @@ async def _main(config: dict[str, Any], emit: Any) -> dict[str, Any]:
     run.result()
     end = time.perf_counter()
     cpu_gen_1 = _cpu_self()
-    end_sample = gen.sample()
+    end_sample = gen.sample(refresh=True)
     loop.remove_reader(0)
     for lane in gen.lanes:
         if lane.conn is not None and lane.conn.transport is not None:
@@ -514,8 +514,7 @@ async def _main(config: dict[str, Any], emit: Any) -> dict[str, Any]:
     def pct(p: float) -> float | None:
         return latency.get_value_at_percentile(p) / 1000.0 if has else None
 
-    measured = bool(connected_sample.processes and end_sample.processes)
-    server_cpu = end_sample.cpu_seconds - connected_sample.cpu_seconds if measured else None
+    cpu = cpu_between(connected_sample, end_sample)
     return {
         "event": "result",
         "connections": gen.connections,
@@ -535,7 +534,10 @@ async def _main(config: dict[str, Any], emit: Any) -> dict[str, Any]:
         "send_lag_p99_ms": lags.get_value_at_percentile(99) / 1000.0 if lags else 0.0,
         "send_lag_max_ms": lags.get_max_value() / 1000.0 if lags else 0.0,
         "histogram": latency.encode().decode("ascii") if has else None,
-        "server_cpu_seconds": server_cpu,
+        "server_cpu_seconds": cpu.seconds,
+        "server_cpu_window_s": cpu.window_s,
+        "server_cpus": cpu.cpus,
+        "cpu_note": cpu.note,
         "generator_cpu_seconds": cpu_gen_1 - cpu_gen_0,
         "rss_start_bytes": start_sample.rss_bytes if start_sample.processes else None,
         "rss_connected_bytes": connected_sample.rss_bytes if connected_sample.processes else None,

@@ -13,6 +13,7 @@ import pytest
 
 from fixtures.serve import clean_io
 from pytest_concurrency.serve import LoadReport, Request, Response, ServeConfigError, run_load
+from pytest_concurrency.serve._procmetrics import ProcessSample, cpu_between
 
 DELAY_MS = 50
 
@@ -139,6 +140,7 @@ def test_a_url_without_server_pids_has_unknown_server_figures_not_zeros(serve, l
         UNKNOWN_WITHOUT_PIDS
     )
     assert "server: - CPU/request, - cores, RSS peak - (VSZ -), - threads" in str(report)
+    assert "server CPU not stated: the server's processes are not known" in str(report)
     measured = load(server.url, connections=2, requests=20, path="/?ms=1", server_pids=server.pids)
     assert (measured.rss_peak_bytes or 0) > 0
     assert (measured.threads_peak or 0) >= 2
@@ -211,3 +213,67 @@ def test_the_end_of_a_run_is_checked_in_linear_time() -> None:
         assert CountingLanes.reads <= 3 * len(lanes)
     finally:
         finished.close()
+
+
+def burn_2ms(request: Request) -> Response:
+    """Uses 2 ms of CPU on its thread, however busy the machine is."""
+    end = time.thread_time() + 0.002
+    while time.thread_time() < end:
+        pass
+    return Response(b"ok")
+
+
+def test_server_cpu_of_a_short_run_is_measured_precisely(serve, load):
+    server = serve("tests.serve.test_load_generator:burn_2ms", "threads", isolated=True)
+    report = load(server, connections=2, requests=20)
+    assert report.requests == 20
+    assert report.cpu_note is None
+    assert report.server_cpus is not None
+    assert report.server_cores is not None
+    # Each request burnt 2 ms of its thread's CPU: a lower bound no clock tick can round away.
+    assert report.cpu_us_per_request is not None
+    assert report.cpu_us_per_request >= 2000
+    assert report.server_cores <= report.server_cpus
+
+
+def sample(cpu_by_pid: dict[int, float], tick: float = 0.0, at: float = 0.0) -> ProcessSample:
+    return ProcessSample(
+        rss_bytes=1,
+        vsz_bytes=1,
+        threads=1,
+        cpu_seconds=sum(cpu_by_pid.values()),
+        processes=len(cpu_by_pid),
+        cpu_by_pid=cpu_by_pid,
+        cpu_tick_s=tick,
+        cpus=2,
+        started=at,
+        ended=at,
+    )
+
+
+def test_cpu_counted_in_clock_ticks_is_stated_only_when_they_matter_less_than_10_percent():
+    coarse = cpu_between(sample({1: 1.00}, tick=0.01), sample({1: 1.05}, tick=0.01, at=1.0))
+    assert coarse.seconds is None
+    assert coarse.note is not None
+    assert "50 ms of CPU, counted in 10 ms clock ticks: at least 200 ms" in coarse.note
+    enough = cpu_between(sample({1: 1.0}, tick=0.01), sample({1: 1.3}, tick=0.01, at=1.0))
+    assert enough.seconds == pytest.approx(0.3)
+    precise = cpu_between(sample({1: 1.0}), sample({1: 1.000_05}, at=1.0))
+    assert precise.seconds == pytest.approx(0.000_05)
+
+
+def test_cpu_is_never_stated_as_more_cores_than_the_server_may_use():
+    usage = cpu_between(sample({1: 0.0}), sample({1: 0.5}, at=0.1))  # 5 cores on 2 CPUs
+    assert usage.seconds is None
+    assert usage.cores is None
+    assert usage.note is not None
+    assert "measured 5.00 cores on a server that may use 2 CPU(s)" in usage.note
+
+
+def test_a_process_that_appears_counts_from_zero_and_one_that_vanishes_voids_the_figure():
+    grown = cpu_between(sample({1: 1.0}), sample({1: 1.2, 2: 0.1}, at=1.0))
+    assert grown.seconds == pytest.approx(0.3)
+    shrunk = cpu_between(sample({1: 1.0, 2: 0.1}), sample({1: 1.2}, at=1.0))
+    assert shrunk.seconds is None
+    assert shrunk.note is not None
+    assert "2 exited during the run" in shrunk.note
