@@ -4,8 +4,11 @@ Reproduces the two benchmark tables of the design document the project started f
 every concurrency model, with the document's claimed figures printed beside the measured ones:
 
 - I/O-bound: N keep-alive connections, 10 ms of simulated I/O per request, at a stated offered
-  load (open loop, latency from the intended send time), plus saturation throughput (closed
-  loop). The server is pinned to one core and the load generator to another.
+  load (open loop, latency from the intended send time). The server is pinned to one core and
+  the load generator to another.
+- Saturation: the same server, closed loop with no I/O wait, so that the server's core is the
+  limit and not the load; the table says what the limit was (server cores used out of those it
+  may use, or the load generator's).
 - CPU-bound: 10 concurrent clients, each request about 10 ms of work on this machine: SHA-256
   (hashlib releases the GIL) and a pure-Python loop (it does not).
 
@@ -47,6 +50,10 @@ __all__ = ["main"]
 
 WORKLOADS = ("io", "cpu-hash", "cpu-python")
 IO_MS = 10
+SATURATION_PATH = "/io?ms=0"
+"""Saturation requests wait for nothing: only the server's CPU can limit the throughput."""
+LIMIT_SHARE = 0.9
+"""A run is limited by a CPU when it used at least this share of the CPUs it may use."""
 CPU_TARGET_MS = 10.0
 CPU_CLIENTS = 10
 RUN_KEYS = (
@@ -65,6 +72,8 @@ RUN_KEYS = (
     "vsz_peak_mb",
     "threads_peak",
     "loop_lag_max_ms",
+    "server_cores",
+    "server_cpus",
 )
 """The keys of every entry of ``runs`` in ``--json`` output, in order."""
 
@@ -180,6 +189,8 @@ class Result:
             "vsz_peak_mb": _mb(report.vsz_peak_bytes),
             "threads_peak": report.threads_peak,
             "loop_lag_max_ms": _round(report.loop_lag_max_ms),
+            "server_cores": _round(report.server_cores),
+            "server_cpus": report.server_cpus,
         }
 
 
@@ -334,13 +345,13 @@ class Bench:
             self._record(
                 Result("io", model, None, None, profile.saturation_connections, "saturation"),
                 f"io {model}: saturation, {profile.saturation_connections} connections, "
-                f"closed loop for {profile.saturation_duration:g} s",
+                f"closed loop with no I/O wait for {profile.saturation_duration:g} s",
                 step,
                 total,
                 server,
                 connections=profile.saturation_connections,
                 duration=profile.saturation_duration,
-                path=f"/io?ms={IO_MS}",
+                path=SATURATION_PATH,
                 cpu_affinity=self.load_cpus,
             )
         return step
@@ -542,32 +553,46 @@ def render(bench: Bench) -> str:
             right={1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11},
         )
         lines += errors_note
+        lines += _cpu_notes(
+            [r for r in io_results if r.kind == "offered" and r.connections == run.connections]
+        )
         lines.append("")
     saturation = [r for r in io_results if r.kind == "saturation"]
     if saturation:
+        where = "server on 1 core" if bench.pin else f"server not pinned, {cpus} cores"
         lines.append(
-            f"I/O-bound saturation: {bench.profile.saturation_connections:,} connections, "
-            f"closed loop (each client sends as soon as it has its answer), {IO_MS} ms of I/O, "
-            f"server on 1 core"
+            f"Saturation: {bench.profile.saturation_connections:,} connections, closed loop "
+            f"(each client sends as soon as it has its answer), no I/O wait, {where}"
         )
         rows = []
         for result in saturation:
             report = result.report
             if report is None:
-                rows.append([result.model, "failed: " + (result.error or "?")[:60]] + [""] * 3)
+                rows.append([result.model, "failed: " + (result.error or "?")[:60]] + [""] * 4)
                 continue
             rows.append(
                 [
                     result.model,
                     f"{report.achieved_rps:,.0f}/s",
                     f"{_us(report.cpu_us_per_request)}",
-                    _cores(report.server_cores),
+                    _cores_of(report),
+                    limited_by(report),
                     _fmt_ms(report.p50_ms),
                 ]
             )
         lines += _table(
-            ["model", "max req/s", "CPU/req", "cores used", "p50 ms"], rows, right={1, 2, 3, 4}
+            ["model", "max req/s", "CPU/req", "cores used", "limited by", "p50 ms"],
+            rows,
+            right={1, 2, 3, 5},
         )
+        lines.append(
+            f"  limited by: the server's CPU when it used {LIMIT_SHARE:.0%} or more of the CPUs "
+            f"it may use, else the load generator's (one thread) when it used {LIMIT_SHARE:.0%} "
+            "of a core; "
+            "otherwise neither was (other work on the machine, or a GIL-bound server on more "
+            "than one CPU)"
+        )
+        lines += _cpu_notes(saturation)
         lines.append("")
     for workload, title in (
         ("cpu-hash", "CPU-bound, hashlib SHA-256 (releases the GIL)"),
@@ -609,6 +634,7 @@ def render(bench: Bench) -> str:
             rows,
             right={1, 2, 3, 4, 5, 6, 7},
         )
+        lines += _cpu_notes(results)
         lines.append("")
     if any(CLAIM_LABELS):
         lines.append(
@@ -635,12 +661,39 @@ def _errors_note(results: list[Result]) -> list[str]:
     return notes
 
 
+def limited_by(report: LoadReport) -> str:
+    """What limited a closed-loop run: the server's CPU, the load generator's, or neither."""
+    cores, cpus = report.server_cores, report.server_cpus
+    if cores is not None and cpus and cores >= LIMIT_SHARE * cpus:
+        return f"server CPU ({cores:.2f} of {cpus})"
+    # The generator is one event loop in one thread: one core is all it can ever use.
+    generator = report.generator_cpu_seconds / report.duration_s if report.duration_s else 0.0
+    if generator >= LIMIT_SHARE:
+        return f"load generator ({generator:.2f} of 1)"
+    if cores is None:
+        return "unknown (server CPU not measured)"
+    return f"neither (server {cores:.2f} of {cpus})"
+
+
+def _cores_of(report: LoadReport) -> str:
+    if report.server_cores is None:
+        return "-"
+    if report.server_cpus is None:
+        return f"{report.server_cores:.2f}"
+    return f"{report.server_cores:.2f}/{report.server_cpus}"
+
+
+def _cpu_notes(results: list[Result]) -> list[str]:
+    """Why a run's CPU figures are missing, one line each."""
+    return [
+        f"  CPU of {r.model} not stated: {r.report.cpu_note}"
+        for r in results
+        if r.report is not None and r.report.cpu_note
+    ]
+
+
 def _us(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} us"
-
-
-def _cores(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
 
 
 def _count(value: int | None) -> str:
@@ -685,7 +738,7 @@ def _cpu_row(result: Result, claim: Claim | None) -> list[str]:
         f"{report.achieved_rps:,.0f}",
         _fmt_ms(report.p50_ms),
         _fmt_ms(report.p99_ms),
-        _cores(report.server_cores),
+        _cores_of(report),
         _fmt_mb(report.rss_peak_bytes),
         _fmt_mb(report.vsz_peak_bytes),
         _count(report.threads_peak),
@@ -742,7 +795,7 @@ def plot(bench: Bench, path: Path, pyplot: Any) -> None:
     )
     ax.set_ylabel("requests per second")
     ax.set_title(
-        f"Saturation throughput, server on 1 core ({bench.profile.saturation_connections} conns)"
+        f"Saturation, no I/O wait ({bench.profile.saturation_connections} conns, closed loop)"
     )
     ax.tick_params(axis="x", rotation=30)
     figure.suptitle(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from pytest_concurrency import bench
+from pytest_concurrency.serve import LoadReport
 
 TINY = bench.Profile(
     "tiny",
@@ -50,6 +53,9 @@ def test_json_has_exactly_the_documented_schema(tiny_run):
         assert run["achieved_rps"] > 0
         assert run["p50_ms"] <= run["p90_ms"] <= run["p99_ms"] <= run["max_ms"]
         assert run["vsz_peak_mb"] > run["rss_peak_mb"] > 0
+    for saturation in (runs[1], runs[4]):
+        assert saturation["server_cpus"] == len(os.sched_getaffinity(0))  # not pinned
+        assert 0 < saturation["server_cores"] <= saturation["server_cpus"]
     asyncio_io, threads_io = runs[0], runs[3]
     assert asyncio_io["loop_lag_max_ms"] is not None
     assert threads_io["loop_lag_max_ms"] is None
@@ -92,6 +98,51 @@ def test_table_puts_the_design_documents_claims_beside_the_measurements(tiny_run
     assert "RSS peak" in table
     assert "VSZ peak" in table
     assert "CPU-bound, hashlib SHA-256" in table
+
+
+def test_saturation_is_a_closed_loop_without_waits_that_says_what_limited_it(tiny_run):
+    table = bench.render(tiny_run)
+    assert (
+        "Saturation: 10 connections, closed loop (each client sends as soon as it has its "
+        "answer), no I/O wait" in table
+    )
+    section = table.split("Saturation:")[1].split("\n\n")[0]
+    assert "limited by" in section.splitlines()[1]
+    assert "limited by: the server's CPU when it used 90% or more of the CPUs it may use" in section
+    saturation = [r for r in tiny_run.results if r.kind == "saturation"]
+    assert [r.report.offered_rps for r in saturation if r.report] == [None, None]
+
+
+def test_what_limited_a_run_is_read_from_the_cores_used():
+    report = bench_report(server_cpu_seconds=0.95, server_cpu_window_s=1.0, server_cpus=1)
+    assert bench.limited_by(report) == "server CPU (0.95 of 1)"
+    report = bench_report(
+        server_cpu_seconds=0.4, server_cpu_window_s=1.0, server_cpus=1, generator_cpu_seconds=0.97
+    )
+    assert bench.limited_by(report) == "load generator (0.97 of 1)"
+    report = bench_report(server_cpu_seconds=0.6, server_cpu_window_s=1.0, server_cpus=2)
+    assert bench.limited_by(report) == "neither (server 0.60 of 2)"
+    report = bench_report(server_cpu_seconds=None, server_cpu_window_s=1.0, server_cpus=2)
+    assert bench.limited_by(report) == "unknown (server CPU not measured)"
+
+
+def bench_report(**values: Any) -> LoadReport:
+    fields = {field.name: None for field in dataclasses.fields(LoadReport)}
+    fields.update(
+        url="http://127.0.0.1:1",
+        connections=1,
+        connected=1,
+        achieved_rps=1.0,
+        duration_s=1.0,
+        requests=1,
+        errors={},
+        statuses={},
+        send_lag_p99_ms=0.0,
+        send_lag_max_ms=0.0,
+        generator_cpu_seconds=0.1,
+    )
+    fields.update(values)
+    return LoadReport(**fields)
 
 
 def test_plot_writes_a_png(tiny_run, tmp_path):
