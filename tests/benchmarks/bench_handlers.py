@@ -1,9 +1,10 @@
-"""Handlers for bench_serve.py that wait exactly as the minimal servers do.
+"""Handlers for bench_serve.py that do exactly what the minimal servers do.
 
 To measure what a server model costs, its handler must cost the same as the minimal server's
-inline wait: ``asyncio.sleep`` on asyncio and uvloop, ``trio.sleep`` on trio, ``time.sleep``
-on threads. (``anyio.sleep`` adds a few microseconds of backend lookup per call; that is the
-handler's cost, measured separately as the "anyio handler" row.)
+inline work: wait with ``asyncio.sleep`` on asyncio and uvloop, ``trio.sleep`` on trio,
+``time.sleep`` on threads. Under ``asyncio+processes``, ``offload_io`` also sends a small CPU
+part (:func:`ok_body`) to the model's process pool, as the minimal server of that model does,
+so that both sides pay for the pool, its workers' CPU included.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import anyio
 import trio
 
-from pytest_concurrency.serve import Request, Response
+from pytest_concurrency.serve import Request, Response, offload_cpu
 
 OK = Response(b"ok")
 
@@ -40,9 +40,15 @@ async def trio_io(request: Request) -> Response:
     return OK
 
 
-async def anyio_io(request: Request) -> Response:
-    await anyio.sleep(_seconds(request))
-    return OK
+def ok_body() -> bytes:
+    """The CPU part of a request under asyncio+processes: runs in a pool process."""
+    return b"ok"
+
+
+async def offload_io(request: Request) -> Response:
+    body = await offload_cpu(ok_body)
+    await asyncio.sleep(_seconds(request))
+    return Response(body)
 
 
 def sync_io(request: Request) -> Response:

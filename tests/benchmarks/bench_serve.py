@@ -53,7 +53,7 @@ from pytest_concurrency.serve._procmetrics import raise_fd_limit  # noqa: E402
 SERVER_CPU = [0]
 LOAD_CPU = [1]
 
-# The handler each model runs: it waits exactly as the minimal server does.
+# The handler each model runs: it does exactly what the minimal server does.
 HANDLERS = {
     "threads": "bench_handlers:sync_io",
     "threadpool": "bench_handlers:sync_io",
@@ -61,7 +61,7 @@ HANDLERS = {
     "uvloop": "bench_handlers:asyncio_io",
     "trio": "bench_handlers:trio_io",
     "processes": "bench_handlers:asyncio_io",
-    "asyncio+processes": "bench_handlers:asyncio_io",
+    "asyncio+processes": "bench_handlers:offload_io",
 }
 
 

@@ -4,7 +4,9 @@ Each does the least a keep-alive HTTP/1.1 server of its model can do for the I/O
 find the end of each request head, wait ``ms`` milliseconds (from ``?ms=N`` in the request
 line) the model's way, write a canned response. No parser library, no request object, no
 handler call, no error handling beyond closing the connection. The gap between these and the
-real servers is the cost of everything the real ones do.
+real servers is the cost of everything the real ones do. The ``asyncio+processes`` one also
+sends a small CPU part of each request to its process pool first, as that model does for
+``bench_handlers.offload_io`` (``offload_cpu``), so both sides count the pool workers' CPU.
 
 Run: ``python minimal_servers.py MODEL`` prints the port on stdout and serves until stdin
 closes. ``MODEL`` is a model name, or ``blast`` (uvloop, answers at once: a server fast enough
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import selectors
 import socket
@@ -157,11 +160,14 @@ class _Minimal(asyncio.Protocol):
 
 
 def serve_asyncio(
-    sock: socket.socket, loop_factory: object = None, immediate: bool = False
+    sock: socket.socket,
+    loop_factory: object = None,
+    immediate: bool = False,
+    protocol: type[_Minimal] = _Minimal,
 ) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_server(lambda: _Minimal(immediate), sock=sock, backlog=8192)
+        await loop.create_server(lambda: protocol(immediate), sock=sock, backlog=8192)
         await loop.run_in_executor(None, wait_for_stdin_eof)
 
     if loop_factory is not None:
@@ -177,14 +183,33 @@ def serve_uvloop(sock: socket.socket, immediate: bool = False) -> None:
     serve_asyncio(sock, uvloop.new_event_loop, immediate)
 
 
-def _noop() -> None:
-    pass
+def ok_body() -> bytes:
+    """The CPU part of a request: runs in a pool process, as offload_cpu's functions do."""
+    return b"ok"
 
 
-def serve_asyncio_processes(sock: socket.socket) -> None:
-    pool = ProcessPoolExecutor(max_workers=os.cpu_count())
-    pool.submit(_noop).result()  # the pool exists, as in the real model; I/O never uses it
-    serve_asyncio(sock)
+class _Offloading(_Minimal):
+    """Sends each request's CPU part to the process pool, then waits, as the real model does
+    for an async handler that calls ``offload_cpu``."""
+
+    pool: ClassVar[ProcessPoolExecutor | None] = None
+
+    async def respond(self, delay: float) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.pool, ok_body)
+        await asyncio.sleep(delay)
+        if not self.transport.is_closing():
+            self.transport.write(RESPONSE)
+
+
+def serve_asyncio_processes() -> None:
+    # Forked workers, one per CPU, all running before the port is announced: as in the real
+    # model, no load ever waits for (or pays for) their start.
+    pool = ProcessPoolExecutor(
+        max_workers=os.cpu_count(), mp_context=multiprocessing.get_context("fork")
+    )
+    pool.submit(ok_body).result()
+    _Offloading.pool = pool
+    serve_asyncio(listen(), protocol=_Offloading)
     pool.shutdown()
 
 
@@ -263,7 +288,6 @@ SERVERS = {
     "asyncio": serve_asyncio,
     "uvloop": serve_uvloop,
     "trio": serve_trio,
-    "asyncio+processes": serve_asyncio_processes,
     "blast": lambda sock: serve_uvloop(sock, immediate=True),
 }
 
@@ -272,5 +296,7 @@ if __name__ == "__main__":
     if sys.argv[1] == "processes":
         reserved = _reuseport_socket(0)  # bound, never listening: it only holds the port
         serve_processes(reserved.getsockname()[1])
+    elif sys.argv[1] == "asyncio+processes":
+        serve_asyncio_processes()
     else:
         SERVERS[sys.argv[1]](listen())
