@@ -672,7 +672,7 @@ def limited_by(report: LoadReport) -> str:
         return f"load generator ({generator:.2f} of 1)"
     if cores is None:
         return "unknown (server CPU not measured)"
-    return f"neither (server {cores:.2f} of {cpus})"
+    return f"neither (server {cores:.2f} of {cpus}, load generator {generator:.2f} of 1)"
 
 
 def _cores_of(report: LoadReport) -> str:

@@ -121,7 +121,7 @@ def test_what_limited_a_run_is_read_from_the_cores_used():
     )
     assert bench.limited_by(report) == "load generator (0.97 of 1)"
     report = bench_report(server_cpu_seconds=0.6, server_cpu_window_s=1.0, server_cpus=2)
-    assert bench.limited_by(report) == "neither (server 0.60 of 2)"
+    assert bench.limited_by(report) == "neither (server 0.60 of 2, load generator 0.10 of 1)"
     report = bench_report(server_cpu_seconds=None, server_cpu_window_s=1.0, server_cpus=2)
     assert bench.limited_by(report) == "unknown (server CPU not measured)"
 
