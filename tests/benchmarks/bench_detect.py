@@ -447,8 +447,10 @@ def run_cost(rounds: int, modules: int, tests_per_module: int) -> dict[str, obje
     )
     print("|---|---|---|---|---|---|---|")
     for config in configs:
-        wall_ratio = statistics.median(w / b for w, b in zip(config.walls, base.walls))
-        cpu_ratio = statistics.median(c / b for c, b in zip(config.cpus, base.cpus))
+        wall_ratio = statistics.median(
+            w / b for w, b in zip(config.walls, base.walls, strict=False)
+        )
+        cpu_ratio = statistics.median(c / b for c, b in zip(config.cpus, base.cpus, strict=False))
         print(
             f"| {config.name} | {min(config.walls):.2f} s | {wall_ratio:.2f}x "
             f"| {min(config.walls) / min(base.walls):.2f}x | {min(config.cpus):.2f} s "
