@@ -440,12 +440,6 @@ class Linter:
             queue.extend(
                 (True, base) for c in file.entry.facts.classes.values() for base in c.bases
             )
-        if queue:
-            for file in self._load_star_modules(list(self.files.values()), find):
-                if file.entry is not None:
-                    queue.extend(
-                        (True, base) for c in file.entry.facts.classes.values() for base in c.bases
-                    )
         index = self.index
         while queue:
             waiting: dict[str, list[tuple[bool, str]]] = {}
@@ -471,11 +465,20 @@ class Linter:
                     following.append((deep, resolved))
                     continue
                 path = self._module_path_for(target, find)
-                if path is not None and path not in self.files:
+                if path is None:
+                    continue
+                if path not in self.files:
                     waiting.setdefault(path, []).append(item)
+                    continue
+                # In a module already read that does not define it: it may come from a
+                # module imported with ``from m import *``, read only when needed (trio's
+                # _run.py star-imports five generated modules and calls into one).
+                star_path = self._next_star_module(path, target, find)
+                if star_path is not None:
+                    waiting.setdefault(star_path, []).append(item)
             if waiting:
                 loaded = self._load(sorted(waiting), linted=False)
-                for file in [*loaded, *self._load_star_modules(loaded, find)]:
+                for file in loaded:
                     if file.entry is not None:
                         following.extend(
                             (True, base)
@@ -488,21 +491,46 @@ class Linter:
                     following.extend(items)
             queue = following
 
-    def _load_star_modules(
-        self, files: Sequence[_File], find: Callable[[str], str | None]
-    ) -> list[_File]:
-        """Read the project modules that ``from m import *`` in these files names, and
-        theirs in turn: the names such a module uses may come from them."""
-        loaded: list[_File] = []
-        pending = [m for f in files if f.entry is not None for m in f.entry.facts.star_imports]
-        while pending:
-            paths = {find(module) for module in pending}
-            new = self._load(
-                sorted(p for p in paths if p is not None and p not in self.files), linted=False
-            )
-            loaded.extend(new)
-            pending = [m for f in new if f.entry is not None for m in f.entry.facts.star_imports]
-        return loaded
+    def _next_star_module(
+        self, path: str, target: str, find: Callable[[str], str | None]
+    ) -> str | None:
+        """The file of the next project module to read for a name of the module at
+        ``path`` that it does not define itself. Star imports are looked at as Python and
+        the index do: the last one first, and through those already read; None when the
+        name is defined in one of them or no module is left to read."""
+        file = self.files[path]
+        if file.entry is None:
+            return None
+        facts = file.entry.facts
+        if not target.startswith(facts.module + "."):
+            return None  # (a module renamed apart from a namesake elsewhere)
+        member = target[len(facts.module) + 1 :].partition(".")[0]
+        if _defines(facts, member):
+            return None
+        seen = {path}
+        stack = [reversed(facts.star_imports)]
+        while stack:
+            star = next(stack[-1], None)
+            if star is None:
+                stack.pop()
+                continue
+            star_path = find(star)
+            if star_path is None or star_path in seen:
+                continue
+            seen.add(star_path)
+            star_file = self.files.get(star_path)
+            if star_file is None:
+                return star_path
+            if star_file.entry is None:
+                continue
+            star_facts = star_file.entry.facts
+            names = star_facts.all_names
+            if (member not in names) if names is not None else member.startswith("_"):
+                continue  # not among the names ``import *`` takes from it
+            if _defines(star_facts, member):
+                return None
+            stack.append(reversed(star_facts.star_imports))
+        return None
 
     def _module_finder(self) -> tuple[Callable[[str], str | None], set[str]]:
         """A function from module name to its file among the project's import roots, and
@@ -769,6 +797,12 @@ class Linter:
                 if entry.key:
                     self.cache.put(file.absolute, entry)
         return entry.noqa
+
+
+def _defines(facts: FileFacts, name: str) -> bool:
+    """Whether a module defines or imports ``name`` (module-level variables aside)."""
+    qualname = f"{facts.module}.{name}"
+    return name in facts.exports or qualname in facts.functions or qualname in facts.classes
 
 
 def _import_parser() -> None:

@@ -593,6 +593,22 @@ def test_star_imports_without_all_take_the_public_names(tmp_path: Path) -> None:
     assert [(f.line, f.code) for f in result.findings] == [(3, "CC101")]
 
 
+def test_star_imported_modules_are_read_only_for_the_names_they_may_provide(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "first.py").write_text("import time\ndef pause():\n    time.sleep(1)\n")
+    (tmp_path / "second.py").write_text("from first import *\n")
+    (tmp_path / "unused.py").write_text("def other(): ...\n")
+    (tmp_path / "app.py").write_text(
+        "from unused import *\nfrom second import *\n"
+        "async def main():\n    pause()\n    local()\n"
+        "def local(): ...\n"
+    )
+    result = lint_paths([str(tmp_path / "app.py")], Settings(root=tmp_path))
+    assert [(f.line, f.code) for f in result.findings] == [(4, "CC101")]
+    assert result.followed == 2  # second.py, then first.py through it; not unused.py
+
+
 def test_star_imports_of_known_modules_resolve_and_the_last_one_wins() -> None:
     assert lines_and_codes(lint_source("from time import *\nasync def f():\n    sleep(1)\n")) == [
         (3, "CC101")
