@@ -166,7 +166,7 @@ def _loop_patches(loop_class: Any) -> list[Patch]:
             try:
                 _ownership.track(
                     "task",
-                    _ownership.weak(task),
+                    task,
                     skip=1,
                     loop=self,
                     runs=getattr(coro, "cr_code", None),

@@ -147,16 +147,18 @@ _task_owners: dict[int, tuple[weakref.ReferenceType[Any], Owner]] = {}
 
 def track(
     kind: str,
-    ref: Callable[[], Any],
+    obj: Any,
     skip: int,
     loop: Any = None,
     runs: CodeType | None = None,
 ) -> Owner | None:
     """Record a creation for the owner it belongs to; returns that owner, or None.
 
-    ``skip`` is the number of our own frames between the code that creates and this function;
-    ``loop`` is the event loop it happens on, if known (else the running one is looked up);
-    ``runs`` is the code a new task will run.
+    ``obj`` is what was created; tasks and threads are held weakly, processes strongly (the
+    check must see a process until it has been reaped). ``skip`` is the number of our own
+    frames between the code that creates and this function; ``loop`` is the event loop it
+    happens on, if known (else the running one is looked up); ``runs`` is the code a new task
+    will run.
     """
     inherited, from_task = _inherited_owner(loop)
     if inherited is not None:
@@ -175,11 +177,14 @@ def track(
         or (kind == "task" and not from_task)
     ):
         return None
-    owner.add(Record(kind, ref, site))
     if kind == "task":
-        obj = ref()
-        if obj is not None:
-            _task_owners[id(obj)] = (weakref.ref(obj, _forget_task(id(obj))), owner)
+        # One weak reference serves the record and the task-to-owner map, and is made only
+        # for tasks that are recorded (most tasks of a suite are its runner's).
+        task_ref = weakref.ref(obj, _forget_task(id(obj)))
+        _task_owners[id(obj)] = (task_ref, owner)
+        owner.add(Record(kind, task_ref, site))
+    else:
+        owner.add(Record(kind, strong(obj) if kind == "process" else weak(obj), site))
     return owner
 
 

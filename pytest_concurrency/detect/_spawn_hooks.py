@@ -49,7 +49,7 @@ def _record_thread(thread: threading.Thread) -> None:
         # A pool worker runs work for whoever submits it; it owns nothing itself.
         _ownership.adopt_thread(thread, None)
         return
-    owner = _ownership.track("thread", _ownership.weak(thread), skip=2)
+    owner = _ownership.track("thread", thread, skip=2)
     if owner is not None:
         _ownership.adopt_thread(thread, owner)
 
@@ -61,7 +61,7 @@ def _popen_patch() -> Patch:
         original(self, *args, **kwargs)
         if _ownership.tracking:
             try:
-                _ownership.track("process", _ownership.strong(self), skip=1)
+                _ownership.track("process", self, skip=1)
             except Exception as exc:
                 internal_error("leak", exc)
 
@@ -77,7 +77,7 @@ def _process_start_patch() -> Patch:
         original(self)
         if _ownership.tracking:
             try:
-                _ownership.track("process", _ownership.strong(self), skip=1)
+                _ownership.track("process", self, skip=1)
             except Exception as exc:
                 internal_error("leak", exc)
 
@@ -140,7 +140,7 @@ def uvloop_subprocess_patches(loop_class: type) -> list[Patch]:
                 try:
                     command = args[0] if len(args) == 1 and isinstance(args[0], str) else args
                     child = LoopSubprocess(transport, command)
-                    _ownership.track("process", _ownership.strong(child), skip=1)
+                    _ownership.track("process", child, skip=1)
                 except Exception as exc:
                     # Its lock guards one list append, once per detector failure.
                     internal_error("leak", exc)  # noqa: CC107
