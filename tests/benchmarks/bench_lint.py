@@ -1,6 +1,7 @@
 """Linter benchmark: concurrency-lint side by side with flake8-async and ruff.
 
-    python tests/benchmarks/bench_lint.py [--skip-robustness | --robustness-only]
+    python tests/benchmarks/bench_lint.py [--skip-robustness | --robustness-only |
+                                           --single-file-only]
                                           [--site-packages PATH]... [--repeat N]
 
 1. Fetches the sources of trio and aiohttp (pinned sdists, with ``pip download`` into a
@@ -378,6 +379,11 @@ def main() -> int:
     parser.add_argument("--skip-robustness", action="store_true")
     parser.add_argument("--robustness-only", action="store_true")
     parser.add_argument(
+        "--single-file-only",
+        action="store_true",
+        help="only the one file as pre-commit passes it (a minute, for a quiet moment)",
+    )
+    parser.add_argument(
         "--site-packages",
         type=Path,
         action="append",
@@ -393,6 +399,9 @@ def main() -> int:
         robustness(arguments.site_packages)
         return 0
     trees = fetch_sources()
+    if arguments.single_file_only:
+        single_file(trees, arguments.repeat)
+        return 0
     machine_parallelism()
     libcst_parse_rate(trees)
     whole_trees(trees, arguments.repeat)
