@@ -33,6 +33,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 
 REUSE_S = 0.001
 """How old a ``schedstat`` reading a step may use as its baseline (seconds); see
@@ -65,10 +66,15 @@ class _SchedstatFile:
         except (OSError, ValueError, IndexError):
             return 0.0
 
-    def __del__(self) -> None:
+    def __del__(
+        self,
+        _close: Callable[[int], None] = os.close,
+        _suppress: type[contextlib.suppress] = contextlib.suppress,
+    ) -> None:
+        # Bound at definition: at interpreter exit, module globals may already be gone.
         if self.fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
+            with _suppress(OSError):
+                _close(self.fd)
             self.fd = -1
 
 
