@@ -1201,14 +1201,8 @@ class Extractor:
         """``trio`` for ``pytest.mark.trio`` (a test run by pytest-trio), and so on."""
         if isinstance(node, cst.Call):
             node = node.func
-        dotted = _dotted(node)
-        if dotted is None:
-            return None
-        head, *attrs = dotted.split(".")
-        value = self._resolve_chain(scope, head, tuple(attrs))
-        if value is None or value[0] != "qual":
-            return None
-        return _MARKER_FRAMEWORKS.get(value[1])
+        qualified = self._qualified_name(scope, node)
+        return None if qualified is None else _MARKER_FRAMEWORKS.get(qualified)
 
     def _apply_framework_markers(self) -> None:
         """Framework markers on classes (``@pytest.mark.trio class TestApi``) and in a
@@ -1308,6 +1302,17 @@ class Extractor:
         if not attrs:
             return None
         return catalogue.canonical(f"{owner[1]}.{attrs[-1]}")
+
+    def _qualified_name(self, scope: _Scope, node: cst.BaseExpression) -> str | None:
+        """The fully qualified name a dotted expression resolves to through the imports."""
+        dotted = _dotted(node)
+        if dotted is None:
+            return None
+        head, *attrs = dotted.split(".")
+        value = self._resolve_chain(scope, head, tuple(attrs))
+        if value is None or value[0] != "qual":
+            return None
+        return value[1]
 
     def _resolve_chain(self, scope: _Scope, name: str, attrs: tuple[str, ...]) -> Resolved | None:
         """Resolve ``name.attr1.attr2`` as seen from ``scope``."""
@@ -1605,14 +1610,8 @@ class Extractor:
             except cst.ParserSyntaxError:
                 return None
             return self._annotation_type(scope, parsed)
-        dotted = _dotted(node)
-        if dotted is None:
-            return None
-        head, *attrs = dotted.split(".")
-        value = self._resolve_chain(scope, head, tuple(attrs))
-        if value is None or value[0] != "qual":
-            return None
-        return catalogue.canonical(value[1])
+        qualified = self._qualified_name(scope, node)
+        return None if qualified is None else catalogue.canonical(qualified)
 
 
 def _method_kind(node: cst.FunctionDef) -> str:

@@ -10,19 +10,10 @@ import socket
 
 import httpx
 import pytest
+from serve_params import MODEL_KINDS
 
-from pytest_concurrency.serve import MODELS, Request, Response
+from pytest_concurrency.serve import Request, Response
 from pytest_concurrency.serve._parsers import PARSERS, HttptoolsParser
-
-MODEL_KINDS = [
-    pytest.param(
-        name,
-        sorted(info.kinds)[0],
-        id=name,
-        marks=pytest.mark.skipif(not info.available, reason=f"needs {info.requires}"),
-    )
-    for name, info in MODELS.items()
-]
 
 
 def unsendable_sync(request: Request) -> Response | str:

@@ -7,20 +7,10 @@ import socket
 
 import httpx
 import pytest
+from serve_params import MODEL_KINDS
 
 from fixtures.serve import clean_io
-from pytest_concurrency.serve import MODELS
 
-# Every model, with a handler kind it runs (uvloop is skipped when its extra is missing).
-MODEL_KINDS = [
-    pytest.param(
-        name,
-        sorted(info.kinds)[0],
-        id=name,
-        marks=pytest.mark.skipif(not info.available, reason=f"needs {info.requires}"),
-    )
-    for name, info in MODELS.items()
-]
 PARSERS = ["httptools", "h11"]
 
 
