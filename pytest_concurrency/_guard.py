@@ -17,7 +17,6 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Protocol
 
 import pytest
@@ -36,11 +35,15 @@ class Finding(Protocol):
     def format(self, root: str | None = None) -> str: ...
 
 
-@dataclass
 class Phase:
-    item: pytest.Item
-    when: str
-    findings: list[Finding] = field(default_factory=list)
+    """One phase of a test (setup, call or teardown) and what the detectors found during it."""
+
+    __slots__ = ("findings", "item", "when")
+
+    def __init__(self, item: pytest.Item, when: str) -> None:
+        self.item = item
+        self.when = when
+        self.findings: list[Finding] = []
 
 
 class Guard:

@@ -7,7 +7,7 @@ option and lists what is valid.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import pytest
 
@@ -17,12 +17,13 @@ from pytest_concurrency.detect._ownership import KINDS
 MODES = ("fail", "warn")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
+    """The plugin's options for one session, validated."""
+
     loop_lag_ms: float = DEFAULT_THRESHOLD_MS
     leak_kinds: frozenset[str] = frozenset(KINDS)
     leak_grace_ms: float = DEFAULT_GRACE_MS
-    leak_allow: tuple[str, ...] = field(default_factory=tuple)
+    leak_allow: tuple[str, ...] = ()
     mode: str = "fail"
 
     @property

@@ -33,11 +33,9 @@ def absolute(filename: str) -> str:
 
 
 def _library_prefixes() -> tuple[str, ...]:
-    paths: set[str] = set()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        value = sysconfig.get_paths().get(key)
-        if value:
-            paths.add(value)
+    scheme = sysconfig.get_paths()  # expands every path of the scheme: call it once
+    keys = ("stdlib", "platstdlib", "purelib", "platlib")
+    paths = {scheme[key] for key in keys if scheme.get(key)}
     # Some embedded interpreters have no site.getsitepackages.
     with contextlib.suppress(AttributeError):
         paths.update(site.getsitepackages())

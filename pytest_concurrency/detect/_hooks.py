@@ -27,7 +27,12 @@ class Hooks:
         self._trio = TrioHooks()
         self._spawn = SpawnHooks()
         self._trio_installed = False
-        watched = {"trio", "uvloop", *(module for module, _ in CANCEL_ALL_TASKS)}
+        watched = {
+            "trio",
+            "uvloop",
+            "multiprocessing.process",
+            *(module for module, _ in CANCEL_ALL_TASKS),
+        }
         self._imports = PostImportHooks({name: self._on_import for name in watched})
 
     def acquire(self, *, leaks: bool) -> None:
@@ -65,7 +70,8 @@ class Hooks:
             internal_error("loop-lag", exc)
 
     def refresh(self) -> None:
-        """Hook libraries imported since the last call (trio, uvloop, anyio's backend).
+        """Hook libraries imported since the last call (trio, uvloop, anyio's backend,
+        multiprocessing).
 
         They are not imported eagerly (importing trio alone costs over 100 ms); the import
         hook calls this as soon as one of them is imported.
@@ -78,6 +84,7 @@ class Hooks:
                 self._trio.install()
                 self._trio_installed = True
             self._asyncio.refresh()
+            self._spawn.refresh()
 
 
 hooks = Hooks()

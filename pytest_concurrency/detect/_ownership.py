@@ -26,7 +26,6 @@ import asyncio.events
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
@@ -51,29 +50,47 @@ disabled_reason = ""
 """Why leak tracking was switched off after an internal error (empty while healthy)."""
 
 
-@dataclass(eq=False)
 class Record:
-    """One tracked creation."""
+    """One tracked creation.
 
-    kind: str  # "task", "thread" or "process"
-    ref: Callable[[], Any]  # returns the object, or None once it has been garbage-collected
-    site: Location | None
-    abandoned: Any = None
-    """For a task cancelled by its runner's shutdown: the leak, described while still pending."""
+    ``kind`` is "task", "thread" or "process"; ``ref()`` returns the object, or None once it
+    has been garbage-collected; ``site`` is where user code created it. ``abandoned`` is set,
+    for a task cancelled by its runner's shutdown, to the leak described while still pending.
+    """
+
+    # A plain class with slots: one is made for every task, thread and process recorded.
+    __slots__ = ("abandoned", "kind", "ref", "site")
+
+    def __init__(self, kind: str, ref: Callable[[], Any], site: Location | None) -> None:
+        self.kind = kind
+        self.ref = ref
+        self.site = site
+        self.abandoned: Any = None
+
+    def __repr__(self) -> str:
+        return f"Record({self.kind!r}, {self.ref()!r}, {self.site!r})"
 
 
-@dataclass(eq=False)
 class Owner:
-    """Something that can leave things behind: a test, a wide fixture or a ``watch_leaks`` block."""
+    """Something that can leave things behind: a test, a wide fixture or a ``watch_leaks`` block.
 
-    label: str
-    kinds: frozenset[str] = frozenset(KINDS)
-    records: list[Record] = field(default_factory=list)
-    closed: bool = False
-    _prune_at: int = 256
+    ``kinds`` are the kinds of leak checked for it (see :data:`KINDS`); ``records`` what it
+    created that may still run; ``closed`` becomes true once it has been checked.
+    """
 
-    def __post_init__(self) -> None:
+    # A plain class with slots: one is made for every test.
+    __slots__ = ("__weakref__", "_prune_at", "closed", "kinds", "label", "records")
+
+    def __init__(self, label: str, kinds: frozenset[str] = frozenset(KINDS)) -> None:
+        self.label = label
+        self.kinds = kinds
+        self.records: list[Record] = []
+        self.closed = False
+        self._prune_at = 256
         _live.add(self)
+
+    def __repr__(self) -> str:
+        return f"Owner({self.label!r}, closed={self.closed})"
 
     def tracks(self, kind: str) -> bool:
         return _KIND_OF_RECORD[kind] in self.kinds and not self.closed

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class InternalError:
+class InternalError(NamedTuple):
     """A detector failed and was switched off."""
 
     detector: str  # "loop-lag" or "leak"

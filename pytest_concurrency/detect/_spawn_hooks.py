@@ -10,8 +10,8 @@ wrapped to record the child they return (see :func:`uvloop_subprocess_patches`).
 
 from __future__ import annotations
 
-import multiprocessing.process
 import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 from time import perf_counter
@@ -69,9 +69,12 @@ def _popen_patch() -> Patch:
 
 
 def _process_start_patch() -> Patch:
-    original = multiprocessing.process.BaseProcess.start
+    # Looked up in sys.modules: this runs right after the module is first imported, when its
+    # package (itself still importing) does not have it as an attribute yet.
+    process = sys.modules["multiprocessing.process"]
+    original = process.BaseProcess.start
 
-    def start(self: multiprocessing.process.BaseProcess) -> None:
+    def start(self: Any) -> None:
         # start() deletes the target (to avoid a reference cycle); keep it to name the leak.
         setattr(self, TARGET_ATTRIBUTE, getattr(self, "_target", None))
         original(self)
@@ -81,7 +84,7 @@ def _process_start_patch() -> Patch:
             except Exception as exc:
                 internal_error("leak", exc)
 
-    return Patch(multiprocessing.process.BaseProcess, "start", start)
+    return Patch(process.BaseProcess, "start", start)
 
 
 class LoopSubprocess:
@@ -153,15 +156,33 @@ def uvloop_subprocess_patches(loop_class: type) -> list[Patch]:
 
 
 class SpawnHooks:
+    """Thread, subprocess and multiprocessing creation hooks.
+
+    ``multiprocessing`` is hooked only once something imports it (importing it costs several
+    milliseconds, which a session that never uses it should not pay); see :meth:`refresh`.
+    """
+
     def __init__(self) -> None:
         self.patches: list[Patch] = []
+        self._multiprocessing_hooked = False
 
     def install(self) -> None:
-        self.patches = [_thread_start_patch(), _popen_patch(), _process_start_patch()]
+        self.patches = [_thread_start_patch(), _popen_patch()]
         for patch in self.patches:
             patch.apply()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Hook ``multiprocessing`` if it has been imported since the last call."""
+        if self._multiprocessing_hooked or "multiprocessing.process" not in sys.modules:
+            return
+        patch = _process_start_patch()
+        patch.apply()
+        self.patches.append(patch)
+        self._multiprocessing_hooked = True
 
     def uninstall(self) -> None:
         for patch in reversed(self.patches):
             patch.restore()
         self.patches = []
+        self._multiprocessing_hooked = False

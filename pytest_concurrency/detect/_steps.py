@@ -20,9 +20,8 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from time import perf_counter
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_concurrency.detect._findings import LoopBlocked
 from pytest_concurrency.detect._frames import (
@@ -275,8 +274,7 @@ class StepMonitor:
         )
 
 
-@dataclass(frozen=True)
-class Running:
+class Running(NamedTuple):
     """What a loop step runs: a task or a callback, and the function it is in."""
 
     label: str  # "task 'Task-3'" or "callback"

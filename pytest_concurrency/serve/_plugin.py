@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_concurrency.serve._app import ServeConfigError, handler_kind, resolve_handler
 from pytest_concurrency.serve.models import MODELS, models_running
-from pytest_concurrency.serve.models._base import ServerStopError
 
+# The servers themselves (engines, HTTP parsers, the load generator) are imported by the
+# fixtures that use them, so a session that never starts a server does not pay for them.
 if TYPE_CHECKING:
     from pytest_concurrency._guard import Guard
     from pytest_concurrency.serve._server import ServerHandle
@@ -231,8 +231,8 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
     model's workers), which the plugin cannot watch from here: an event loop blocked longer
     than ``--loop-lag-ms``, or tasks, threads or processes the handlers left running.
     """
-    # Imported on first use, so a session that never starts a server does not pay for it.
     from pytest_concurrency.serve._server import start_server
+    from pytest_concurrency.serve.models._base import ServerStopError
 
     handles: list[ServerHandle] = []
 
@@ -301,6 +301,8 @@ def server(
     Models that cannot run the handler's kind (``def`` vs ``async def``) are skipped when the
     models come from the default list, and are an error when you named them.
     """
+    from pytest_concurrency.serve._app import ServeConfigError, handler_kind, resolve_handler
+
     try:
         function = resolve_handler(handler)
     except ServeConfigError as error:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
-from pytest_concurrency.serve._app import HandlerKind, ServeConfigError
-from pytest_concurrency.serve.models._base import Engine
+if TYPE_CHECKING:
+    from pytest_concurrency.serve._app import HandlerKind
+    from pytest_concurrency.serve.models._base import Engine
 
 __all__ = ["MODELS", "ModelInfo", "engine_class", "model_names", "models_running", "require_model"]
 
@@ -16,8 +17,8 @@ _ASYNC: frozenset[HandlerKind] = frozenset({"async"})
 _BOTH: frozenset[HandlerKind] = frozenset({"sync", "async"})
 
 
-@dataclass(frozen=True)
-class ModelInfo:
+# Kept light (no engine, no HTTP parser imported): the pytest plugin reads it at start-up.
+class ModelInfo(NamedTuple):
     """One concurrency model: its name, where its engine lives, what handlers it runs."""
 
     name: str
@@ -95,6 +96,8 @@ def models_running(kind: HandlerKind) -> list[str]:
 
 def require_model(name: str) -> ModelInfo:
     """The model called ``name``, or a :class:`ServeConfigError` listing the valid names."""
+    from pytest_concurrency.serve._app import ServeConfigError
+
     try:
         return MODELS[name]
     except KeyError:
@@ -105,6 +108,8 @@ def require_model(name: str) -> ModelInfo:
 
 def engine_class(name: str) -> type[Engine]:
     """Import and return the engine of model ``name``."""
+    from pytest_concurrency.serve._app import ServeConfigError
+
     info = require_model(name)
     if not info.available:
         raise ServeConfigError(
