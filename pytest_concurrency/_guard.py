@@ -21,7 +21,7 @@ from typing import Protocol
 
 import pytest
 
-from pytest_concurrency._markers import MarkerError, leak_kinds_for, threshold_for
+from pytest_concurrency._markers import MarkerError, settings_for
 from pytest_concurrency._settings import Settings
 from pytest_concurrency._warnings import ConcurrencyGuardWarning, LeakWarning, LoopLagWarning
 from pytest_concurrency.detect import _leaks, _ownership, _runtime, _steps
@@ -139,19 +139,18 @@ class Guard:
             pytest.fail(marker_problem, pytrace=False)
 
     def _begin(self, item: pytest.Item, when: str) -> str:
-        problem = ""
         if when == "setup" or self._marker_settings is None:
+            # Read once per test: the threshold holds for all of its phases (until _end).
             try:
                 self._marker_settings = (
-                    threshold_for(item, self.settings.loop_lag_ms),
-                    leak_kinds_for(item, self.settings.leak_kinds),
+                    *settings_for(item, self.settings.loop_lag_ms, self.settings.leak_kinds),
                     "",
                 )
             except MarkerError as exc:
                 self._marker_settings = (math.inf, frozenset(), str(exc))
-        threshold, kinds, problem = self._marker_settings
-        if self.settings.lag_enabled:
-            self.listener.set_threshold(threshold)
+            if self.settings.lag_enabled:
+                self.listener.set_threshold(self._marker_settings[0])
+        _, kinds, problem = self._marker_settings
         self.phase = Phase(item, when)
         if when == "setup" and self.settings.leak_kinds:
             self.test_owner = Owner(f"test {item.nodeid}", kinds=kinds)

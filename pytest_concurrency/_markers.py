@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_concurrency.detect._ownership import KINDS
+
+if TYPE_CHECKING:
+    from _pytest.nodes import Node
 
 MARKERS = (
     "allow_loop_lag(ms=None): allow this test to block its event loop; with ms=N, only for "
@@ -20,9 +24,33 @@ class MarkerError(Exception):
     """A concurrency marker with arguments that make no sense."""
 
 
+def settings_for(
+    item: pytest.Item, default_ms: float, checked: frozenset[str]
+) -> tuple[float, frozenset[str]]:
+    """The loop-lag threshold and the leak kinds checked for one test, after its markers.
+
+    The same as :func:`threshold_for` and :func:`leak_kinds_for`, in one walk over the test's
+    markers and those of the nodes it belongs to (this runs for every test of a session).
+    """
+    lag: pytest.Mark | None = None
+    leaks: pytest.Mark | None = None
+    node: Node | None = item
+    while node is not None:
+        for mark in node.own_markers:
+            if mark.name == "allow_loop_lag" and lag is None:
+                lag = mark
+            elif mark.name == "allow_leaks" and leaks is None:
+                leaks = mark
+        node = node.parent
+    return _threshold(lag, default_ms), _leak_kinds(leaks, checked)
+
+
 def threshold_for(item: pytest.Item, default_ms: float) -> float:
     """The loop-lag threshold for one test, in ms (``inf`` when lag is allowed entirely)."""
-    marker = item.get_closest_marker("allow_loop_lag")
+    return _threshold(item.get_closest_marker("allow_loop_lag"), default_ms)
+
+
+def _threshold(marker: pytest.Mark | None, default_ms: float) -> float:
     if marker is None:
         return default_ms if default_ms > 0 else math.inf
     unknown = set(marker.kwargs) - {"ms"}
@@ -41,7 +69,10 @@ def threshold_for(item: pytest.Item, default_ms: float) -> float:
 
 def leak_kinds_for(item: pytest.Item, checked: frozenset[str]) -> frozenset[str]:
     """The kinds of leak checked for one test, after its ``allow_leaks`` marker."""
-    marker = item.get_closest_marker("allow_leaks")
+    return _leak_kinds(item.get_closest_marker("allow_leaks"), checked)
+
+
+def _leak_kinds(marker: pytest.Mark | None, checked: frozenset[str]) -> frozenset[str]:
     if marker is None:
         return checked
     if marker.kwargs:

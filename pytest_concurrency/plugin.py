@@ -45,9 +45,9 @@ def _phase(item: pytest.Item, when: str) -> Generator[None, None, None]:
     try:
         result = yield
     except BaseException:
-        guard.leave_phase(item, when, False, marker_problem)
+        _leave(guard, item, when, False, marker_problem)
         raise
-    guard.leave_phase(item, when, True, marker_problem)
+    _leave(guard, item, when, True, marker_problem)
     return result
 
 
@@ -64,6 +64,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
     return (yield from _phase(item, "teardown"))
+
+
+def _leave(guard: Guard, item: pytest.Item, when: str, passed: bool, marker_problem: str) -> None:
+    try:
+        guard.leave_phase(item, when, passed, marker_problem)
+    except BaseException as failure:
+        if getattr(failure, FINDING_ATTRIBUTE, False):
+            _report_findings_of_xfail_tests(item.config)
+        raise
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -97,22 +106,37 @@ def pytest_fixture_post_finalizer(
         request.config.stash[guard_key].fixture_finalized(fixturedef)
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    if (
-        hasattr(report, "wasxfail")
-        and call.excinfo is not None
-        and getattr(call.excinfo.value, FINDING_ATTRIBUTE, False)
-    ):
-        # The test itself passed (findings only fail phases that passed), so the expected
-        # failure did not happen: report the findings instead of hiding them as an xfail.
-        del report.wasxfail
-        report.outcome = "failed"
-        report.longrepr = str(call.excinfo.value)
-    return report
+class XfailFindings:
+    """Keeps an xfail test whose phase failed only for the detectors' findings from counting as
+    an expected failure: the test itself passed, so the findings are what gets reported.
+
+    Registered the first time a finding fails a phase, so that sessions without findings do
+    not pay for a report wrapper on every phase of every test.
+    """
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if (
+            hasattr(report, "wasxfail")
+            and call.excinfo is not None
+            and getattr(call.excinfo.value, FINDING_ATTRIBUTE, False)
+        ):
+            # Findings only fail phases that passed: the expected failure did not happen.
+            del report.wasxfail
+            report.outcome = "failed"
+            report.longrepr = str(call.excinfo.value)
+        return report
+
+
+_XFAIL_FINDINGS = "concurrency.xfail-findings"
+
+
+def _report_findings_of_xfail_tests(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin(_XFAIL_FINDINGS):
+        config.pluginmanager.register(XfailFindings(), _XFAIL_FINDINGS)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -95,15 +95,14 @@ def abandon_pending(loop: Any, why: str) -> None:
     """
     if not _ownership.tracking or not _ownership.tasks_recorded() or sys.exc_info()[0] is not None:
         return
-    try:
-        pending = {task for task in asyncio.all_tasks(loop) if not task.done()}
-    except RuntimeError:  # the loop's task set changed size while we looked; try once more
-        pending = {task for task in asyncio.all_tasks(loop) if not task.done()}
-    if not pending:
-        return
+    # Only recorded tasks can be reported: look at those (asyncio.all_tasks would go through
+    # every task alive in the process).
     for owner in _ownership.live_owners():
         for record in owner.records:
-            if record.kind == "task" and record.abandoned is None and record.ref() in pending:
+            if record.kind != "task" or record.abandoned is not None:
+                continue
+            task = record.ref()
+            if task is not None and not task.done() and task.get_loop() is loop:
                 record.abandoned = (_leaks.describe(record, why), _leaks.names_of(record))
 
 

@@ -224,9 +224,12 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKi
     fallback: FrameType | None = None
     found = NO_USER_CODE
     depth = 0
+    code_kind = _code_kind
     while frame is not None and depth < limit:
         code = frame.f_code
-        kind = _kind_of(code)
+        kind = code_kind.get(code)
+        if kind is None:
+            kind = _kind_of(code)
         if kind == _USER:
             return Location(
                 code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name

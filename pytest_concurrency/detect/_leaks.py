@@ -85,6 +85,8 @@ def check(owner: Owner, grace_ms: float, allow: AllowList) -> LeakReport | None:
     """Close ``owner`` and report what it left running, or None when it left nothing."""
     owner.closed = True
     records, owner.records = owner.records, []
+    if not records:
+        return None
     abandoned = [r.abandoned for r in records if r.abandoned is not None]
     running = [r for r in records if r.abandoned is None and still_running(r)]
     if running and grace_ms > 0:

@@ -21,10 +21,10 @@ nobody's either: work they run on behalf of a test is attributed through the sta
 
 from __future__ import annotations
 
-import asyncio
-import asyncio.events
 import threading
 import weakref
+from asyncio import current_task as _current_task
+from asyncio.events import _get_running_loop
 from collections.abc import Callable
 from types import CodeType
 from typing import Any
@@ -184,7 +184,8 @@ def track(
         owner: Owner | None = inherited
     else:
         owner = _stack[-1] if _stack else None
-    if owner is None or not owner.tracks(kind):
+    # owner.tracks(kind), inlined: this runs for every task, thread and process created.
+    if owner is None or owner.closed or _KIND_OF_RECORD[kind] not in owner.kinds:
         return None
     site, found = caller_site(skip + 1)
     if not _made_for_user(found, runs) and (
@@ -230,8 +231,8 @@ def _inherited_owner(loop: Any) -> tuple[Owner | None, bool]:
     the thread; and whether it came from the task."""
     if _task_owners:
         if loop is None:
-            loop = asyncio.events._get_running_loop()
-        task = asyncio.current_task(loop) if loop is not None else None
+            loop = _get_running_loop()
+        task = _current_task(loop) if loop is not None else None
         if task is not None:
             entry = _task_owners.get(id(task))
             if entry is not None and entry[0]() is task:

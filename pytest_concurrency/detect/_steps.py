@@ -23,6 +23,7 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any, NamedTuple
 
+from pytest_concurrency.detect import _thread_clock
 from pytest_concurrency.detect._findings import LoopBlocked
 from pytest_concurrency.detect._frames import (
     Location,
@@ -31,12 +32,12 @@ from pytest_concurrency.detect._frames import (
     code_location,
     is_user_file,
 )
-from pytest_concurrency.detect._thread_clock import clock, set_reuse_for_threshold
+from pytest_concurrency.detect._thread_clock import Reading, clock, set_reuse_for_threshold
 
 # One step: (sequence number, start time, what is running, thread id, GC seconds at start,
 # then what the thread had waited through no fault of its own at start (see _thread_clock):
-# (run-queue counter, CPU time, age of that reading), thread start-up counter).
-Step = tuple[int, float, object, int, float, tuple[float, float, float], float]
+# the clock reading in force, and the thread start-up counter).
+Step = tuple[int, float, object, int, float, Reading, float]
 # One stack sample: (sequence number of the step, stack, taken late after a GIL-holding stretch).
 Sample = tuple[int, Stack, bool]
 
@@ -203,16 +204,20 @@ class StepMonitor:
 
     def begin(self, what: object) -> Step | None:
         """Start timing a step; returns the enclosing step (for nested loops) to restore."""
-        self.seq += 1
+        self.seq = seq = self.seq + 1
         previous = self.current
         now = perf_counter()
+        # clock.baseline(now), inlined: this runs for every step of every watched loop.
+        reading = clock.reading
+        if now - reading[0] > _thread_clock.REUSE_S:
+            reading = clock.read(now)
         self.current = (
-            self.seq,
+            seq,
             now,
             what,
             _get_ident(),
             settings.gc_seconds,
-            clock.baseline(now),
+            reading,
             clock.thread_start_wait,
         )
         return previous
@@ -223,22 +228,25 @@ class StepMonitor:
         self.current = previous
         if step is None:
             return
-        # Garbage-collection pauses during the step are not the step's doing.
         now = perf_counter()
-        gc_pause = settings.gc_seconds - step[4]
-        if settings.gc_started:
-            # A collection still running in another thread (its finalizers can hand the
-            # GIL back to us mid-collection): the part that overlapped this step.
-            gc_pause += now - max(settings.gc_started, step[1])
-        duration = now - step[1] - gc_pause
-        if duration >= settings.threshold_s and settings.enabled:
-            # Time the operating system ran something else, or spent starting a thread the
-            # step asked for, is not the step's doing either (read only for slow steps).
-            waited = clock.waited_since(step[5], step[6], now - step[1])
-            duration -= waited
+        wall = now - step[1]
+        # What follows only ever shortens a step: look at it only for a slow one.
+        if wall >= settings.threshold_s and settings.enabled:
+            # Garbage-collection pauses during the step are not the step's doing.
+            gc_pause = settings.gc_seconds - step[4]
+            if settings.gc_started:
+                # A collection still running in another thread (its finalizers can hand the
+                # GIL back to us mid-collection): the part that overlapped this step.
+                gc_pause += now - max(settings.gc_started, step[1])
+            duration = wall - gc_pause
             if duration >= settings.threshold_s:
-                self._report(step, duration, gc_pause, waited)
-                return
+                # Time the operating system ran something else, or spent starting a thread
+                # the step asked for, is not the step's doing either.
+                waited = clock.waited_since(step[5], step[6], step[1], wall)
+                duration -= waited
+                if duration >= settings.threshold_s:
+                    self._report(step, duration, gc_pause, waited)
+                    return
         if self.samples:
             seq = step[0]
             self.samples = [s for s in self.samples if s[0] > seq]

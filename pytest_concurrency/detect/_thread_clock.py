@@ -78,29 +78,35 @@ class _SchedstatFile:
             self.fd = -1
 
 
+Reading = tuple[float, float, float]
+"""When it was taken (``perf_counter``), the run-queue counter and the thread's CPU time."""
+
+
 class ThreadClock(threading.local):
     """Per-thread counters; each thread sees its own."""
 
     def __init__(self) -> None:
         self.thread_start_wait = 0.0
         self.schedstat = _SchedstatFile()
-        self._runqueue = 0.0
-        self._cpu = 0.0
-        self._read_at = -math.inf
+        self.reading: Reading = (-math.inf, 0.0, 0.0)
+        """The latest reading; a step may use it while it is at most :data:`REUSE_S` old."""
 
-    def baseline(self, now: float) -> tuple[float, float, float]:
-        """For a step starting at ``now``: the run-queue counter and the thread's CPU time,
-        and how old that reading is (read afresh unless at most :data:`REUSE_S` old)."""
-        if now - self._read_at > REUSE_S:
-            self._runqueue = self.schedstat.runqueue_wait()
-            self._cpu = time.thread_time()
-            self._read_at = now
-        return self._runqueue, self._cpu, now - self._read_at
+    def read(self, now: float) -> Reading:
+        """Take a fresh reading at ``now`` and keep it as :attr:`reading`."""
+        self.reading = (now, self.schedstat.runqueue_wait(), time.thread_time())
+        return self.reading
+
+    def baseline(self, now: float) -> Reading:
+        """The reading for a step starting at ``now``: the latest one unless it is more than
+        :data:`REUSE_S` old, else a fresh one. (The step timer inlines this.)"""
+        reading = self.reading
+        return reading if now - reading[0] <= REUSE_S else self.read(now)
 
     def waited_since(
-        self, baseline: tuple[float, float, float], thread_start_wait: float, wall: float
+        self, baseline: Reading, thread_start_wait: float, started: float, wall: float
     ) -> float:
-        """Seconds of run-queue wait and thread start-up in a step of ``wall`` seconds.
+        """Seconds of run-queue wait and thread start-up in a step of ``wall`` seconds that
+        started at ``started``.
 
         ``baseline`` comes from :meth:`baseline`, ``thread_start_wait`` is the counter's
         value when the step began. The run-queue part leaves out the baseline's age (it may
@@ -108,7 +114,8 @@ class ThreadClock(threading.local):
         (the baseline's CPU time is older still, so that bound errs the same way): the result
         never exceeds what really happened.
         """
-        runqueue, cpu, age = baseline
+        read_at, runqueue, cpu = baseline
+        age = started - read_at
         in_step = max(0.0, self.schedstat.runqueue_wait() - runqueue - age)
         waited = in_step + self.thread_start_wait - thread_start_wait
         off_cpu = wall - (time.thread_time() - cpu)

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from pytest_concurrency.detect import _thread_clock
-from pytest_concurrency.detect._thread_clock import ThreadClock, set_reuse_for_threshold
+from pytest_concurrency.detect._thread_clock import Reading, ThreadClock, set_reuse_for_threshold
 
 
 class FakeRunqueue:
@@ -33,12 +33,12 @@ def clock() -> tuple[ThreadClock, FakeRunqueue]:
 def excused(
     thread_clock: ThreadClock,
     started: float,
-    baseline: tuple[float, float, float],
+    baseline: Reading,
     thread_start_wait: float,
 ) -> float:
     """What a step that began at ``started`` (perf_counter) and ends now is excused for."""
     wall = time.perf_counter() - started
-    return thread_clock.waited_since(baseline, thread_start_wait, wall)
+    return thread_clock.waited_since(baseline, thread_start_wait, started, wall)
 
 
 def burn_cpu(seconds: float) -> None:
@@ -80,7 +80,7 @@ def test_a_reused_reading_does_not_excuse_the_time_before_the_step(
     later = first + _thread_clock.REUSE_S / 2
     baseline = thread_clock.baseline(later)
     assert counter.reads == 1  # read once for both steps
-    assert baseline[2] == pytest.approx(_thread_clock.REUSE_S / 2)
+    assert later - baseline[0] == pytest.approx(_thread_clock.REUSE_S / 2)
     time.sleep(0.02)
     counter.seconds += 0.01
     assert excused(thread_clock, later, baseline, 0.0) == pytest.approx(
@@ -97,8 +97,8 @@ def test_a_reading_older_than_the_reuse_limit_is_taken_again(
     counter.seconds += 0.5
     baseline = thread_clock.baseline(now + _thread_clock.REUSE_S * 2)
     assert counter.reads == 2
-    assert baseline[0] == counter.seconds
-    assert baseline[2] == 0.0
+    assert baseline[1] == counter.seconds
+    assert baseline[0] == now + _thread_clock.REUSE_S * 2
 
 
 def test_time_waiting_for_a_started_thread_is_excused(
