@@ -156,6 +156,16 @@ def test_findings_of_an_xfail_test_that_passed_fail_it(defaults: InnerRun) -> No
     assert "asyncio event loop blocked for" in case.text
 
 
+def test_findings_of_an_xfail_test_fail_it_when_they_are_the_first_of_the_session(
+    tmp_path: Path,
+) -> None:
+    """What turns an xfail back into a failure is set up by the first finding, in time for it."""
+    run = run_suite(tmp_path, "markers", "-k", "xfail_strict_that_passes")
+    case = run.case("test_xfail_strict_that_passes_but_blocks")
+    assert case.outcome == "failed", case.text
+    assert "asyncio event loop blocked for" in case.text
+
+
 def test_xfail_test_that_fails_on_its_own_stays_an_expected_failure(defaults: InnerRun) -> None:
     assert defaults.case("test_xfail_that_fails_on_its_own_and_blocks").outcome == "skipped"
 
