@@ -156,6 +156,7 @@ def walk(frame: FrameType | None, limit: int = 200) -> Stack:
 
 
 _LIBRARY, _USER, _RUNNER, _STEP = 0, 1, 2, 3
+_new_tuple = tuple.__new__
 _code_kind: dict[CodeType, int] = {}
 
 # Test runners and their async plugins: a creation reached through these with no user code in
@@ -231,9 +232,9 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKi
         if kind is None:
             kind = _kind_of(code)
         if kind == _USER:
-            return Location(
-                code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name
-            ), USER_CODE
+            # Location(...) without the Python-level __new__ of named tuples (a hot path).
+            where = (code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name)
+            return _new_tuple(Location, where), USER_CODE
         if kind == _RUNNER:
             break
         if kind == _STEP:

@@ -33,7 +33,6 @@ from pytest_concurrency.detect._frames import (
     LOOP_STEP,
     USER_CODE,
     Location,
-    SiteKind,
     caller_site,
     is_user_file,
 )
@@ -98,9 +97,13 @@ class Owner:
     def add(self, record: Record) -> None:
         self.records.append(record)
         if len(self.records) >= self._prune_at:
-            # Keep memory flat in tests that create many short-lived tasks or threads.
-            self.records = [r for r in self.records if _may_leak(r)]
-            self._prune_at = max(256, 2 * len(self.records))
+            self.prune()
+
+    def prune(self) -> None:
+        """Forget records that can no longer leak, so that memory stays flat in tests that
+        create many short-lived tasks or threads."""
+        self.records = [r for r in self.records if _may_leak(r)]
+        self._prune_at = max(256, 2 * len(self.records))
 
 
 def _may_leak(record: Record) -> bool:
@@ -177,18 +180,37 @@ def track(
     happens on, if known (else the running one is looked up); ``runs`` is the code a new task
     will run.
     """
-    inherited, from_task = _inherited_owner(loop)
+    # This runs for every task, thread and process created while a check is active: what it
+    # needs is written out here rather than spread over helper calls.
+    # 1. The owner of the task running on the loop, if that task was recorded; else the owner
+    #    of the thread, if an owner started it.
+    inherited: Owner | None = None
+    from_task = False
+    if _task_owners:
+        running = loop if loop is not None else _get_running_loop()
+        task = _current_task(running) if running is not None else None
+        if task is not None:
+            entry = _task_owners.get(id(task))
+            if entry is not None and entry[0]() is task:
+                inherited, from_task = entry[1], True
+    if inherited is None:
+        inherited = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
+    # 2. Else the owner on top of the stack (the test or fixture running), if it checks this kind.
     if inherited is not None:
         if inherited.closed:
             return None
         owner: Owner | None = inherited
     else:
         owner = _stack[-1] if _stack else None
-    # owner.tracks(kind), inlined: this runs for every task, thread and process created.
     if owner is None or owner.closed or _KIND_OF_RECORD[kind] not in owner.kinds:
         return None
+    # 3. User code made it, or the event loop made a task for user code during a step (the
+    #    connection handler of a server); what library code alone makes is a runner's.
     site, found = caller_site(skip + 1)
-    if not _made_for_user(found, runs) and (
+    made_for_user = found == USER_CODE or (
+        found == LOOP_STEP and runs is not None and is_user_file(runs.co_filename)
+    )
+    if not made_for_user and (
         inherited is None
         # A runner's task in a thread an owner started (the portal of anyio's
         # start_blocking_portal): the thread is what gets reported, not its machinery.
@@ -198,44 +220,18 @@ def track(
     if kind == "task":
         # One weak reference serves the record and the task-to-owner map, and is made only
         # for tasks that are recorded (most tasks of a suite are its runner's).
-        task_ref = weakref.ref(obj, _forget_task(id(obj)))
-        _task_owners[id(obj)] = (task_ref, owner)
-        owner.add(Record(kind, task_ref, site))
+        key = id(obj)
+        task_ref = weakref.ref(obj, lambda _: _task_owners.pop(key, None))
+        _task_owners[key] = (task_ref, owner)
+        record = Record(kind, task_ref, site)
     else:
-        owner.add(Record(kind, strong(obj) if kind == "process" else weak(obj), site))
+        record = Record(kind, strong(obj) if kind == "process" else weak(obj), site)
+    owner.records.append(record)
+    if len(owner.records) >= owner._prune_at:
+        owner.prune()
     return owner
-
-
-def _made_for_user(found: SiteKind, runs: CodeType | None) -> bool:
-    """User code made it, or the event loop made a task for user code during a step (the
-    connection handler of a server); anything else made by library code alone is a runner's."""
-    if found == USER_CODE:
-        return True
-    return found == LOOP_STEP and runs is not None and is_user_file(runs.co_filename)
-
-
-def _forget_task(key: int) -> Callable[[Any], None]:
-    def forget(_: Any) -> None:
-        _task_owners.pop(key, None)
-
-    return forget
 
 
 def tasks_recorded() -> bool:
     """Whether any recorded task may still be alive (else no task can have been leaked)."""
     return bool(_task_owners)
-
-
-def _inherited_owner(loop: Any) -> tuple[Owner | None, bool]:
-    """The owner of the task running on ``loop`` (or on this thread's running loop), else of
-    the thread; and whether it came from the task."""
-    if _task_owners:
-        if loop is None:
-            loop = _get_running_loop()
-        task = _current_task(loop) if loop is not None else None
-        if task is not None:
-            entry = _task_owners.get(id(task))
-            if entry is not None and entry[0]() is task:
-                return entry[1], True
-    thread_owner: Owner | None = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
-    return thread_owner, False

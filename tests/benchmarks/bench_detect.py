@@ -17,6 +17,12 @@ round by round so that machine noise hits every configuration alike:
 * ``asyncio debug``: pytest-asyncio's ``--asyncio-debug``, ours off;
 * ``blockbuster``: blockbuster active around every test, ours off.
 
+**Instructions**: the same cost suite with the plugin off and on, each run once under
+valgrind's callgrind, which counts the instructions the interpreter executes. The count does
+not depend on what else the machine is doing, so it shows the plugin's own work exactly (it
+leaves out what instructions do not show: cache misses, waiting for the GIL). Skipped when
+valgrind is not installed.
+
 **CPU-bound blocks under load**: 150 tests that each burn 12 ms of CPU in one loop step, with
 both cores busy, three runs: how many are caught.
 
@@ -35,6 +41,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -463,6 +470,60 @@ def run_cost(rounds: int, modules: int, tests_per_module: int) -> dict[str, obje
     }
 
 
+def count_instructions(root: Path, args: list[str], suite: list[str]) -> int:
+    """Instructions executed by one pytest run of ``suite`` under callgrind (after a warm-up
+    run, so that bytecode is cached as in the timed runs)."""
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args, *suite]
+    subprocess.run(command, cwd=root, env=env, capture_output=True, check=False)
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in result.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.split(":")[-1].strip())
+    raise SystemExit(f"callgrind gave no instruction count:\n{result.stderr[-2000:]}")
+
+
+def run_instructions(modules: int, tests_per_module: int) -> dict[str, object]:
+    """Instructions of the cost suite with the plugin off and on, and of a one-test suite
+    (start-up alone), which splits the difference into start-up and per-test work."""
+    off = ["-p", "no:concurrency"]
+    with tempfile.TemporaryDirectory(prefix="bench-detect-ir-") as tmp:
+        root = Path(tmp)
+        tests = write_cost_suite(root, modules, tests_per_module)
+        one = ["test_module_00.py::test_small_0"]
+        counts = {
+            "suite_off": count_instructions(root, off, []),
+            "suite_on": count_instructions(root, [], []),
+            "one_off": count_instructions(root, off, one),
+            "one_on": count_instructions(root, [], one),
+        }
+    start_up = counts["one_on"] - counts["one_off"]
+    per_test = (counts["suite_on"] - counts["suite_off"] - start_up) / (tests - 1)
+    per_test_off = (counts["suite_off"] - counts["one_off"]) / (tests - 1)
+    ratio = counts["suite_on"] / counts["suite_off"]
+    millions = {name: f"{count / 1e6:,.0f} M" for name, count in counts.items()}
+    print("| run | instructions, plugin off | plugin on | ratio |")
+    print("|---|---|---|---|")
+    print(f"| {tests} tests | {millions['suite_off']} | {millions['suite_on']} | {ratio:.3f}x |")
+    print(
+        f"| one test (start-up) | {millions['one_off']} | {millions['one_on']} "
+        f"| {counts['one_on'] / counts['one_off']:.3f}x |"
+    )
+    print(
+        f"plugin start-up: {start_up / 1e6:.0f} M instructions; per test: {per_test / 1e3:.0f} K "
+        f"(a test of this suite costs {per_test_off / 1e3:.0f} K with the plugin off)"
+    )
+    return {"tests": tests, "counts": counts, "ratio": ratio, "per_test": per_test}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--precision-rounds", type=int, default=3)
@@ -476,6 +537,7 @@ def main() -> None:
     parser.add_argument("--burn-tests", type=int, default=150)
     parser.add_argument("--skip-burns", action="store_true")
     parser.add_argument("--skip-step-cost", action="store_true")
+    parser.add_argument("--skip-instructions", action="store_true")
     parser.add_argument("--output", default="bench-results/detect.json")
     options = parser.parse_args()
 
@@ -500,6 +562,13 @@ def main() -> None:
         print()
     if not options.skip_cost:
         report["cost"] = run_cost(options.rounds, options.modules, options.tests_per_module)
+        print()
+    if not options.skip_instructions:
+        if shutil.which("valgrind") is None:
+            print("instructions: skipped (valgrind is not installed)")
+        else:
+            print("instructions executed (valgrind's callgrind), plugin off and on")
+            report["instructions"] = run_instructions(options.modules, options.tests_per_module)
     output = Path(options.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2))
