@@ -29,8 +29,8 @@ def settings_for(
 ) -> tuple[float, frozenset[str]]:
     """The loop-lag threshold and the leak kinds checked for one test, after its markers.
 
-    The same as :func:`threshold_for` and :func:`leak_kinds_for`, in one walk over the test's
-    markers and those of the nodes it belongs to (this runs for every test of a session).
+    One walk over the markers of the test and of the nodes it belongs to, closest first (as
+    ``get_closest_marker`` finds them), for both markers: this runs for every test.
     """
     lag: pytest.Mark | None = None
     leaks: pytest.Mark | None = None
@@ -45,12 +45,8 @@ def settings_for(
     return _threshold(lag, default_ms), _leak_kinds(leaks, checked)
 
 
-def threshold_for(item: pytest.Item, default_ms: float) -> float:
-    """The loop-lag threshold for one test, in ms (``inf`` when lag is allowed entirely)."""
-    return _threshold(item.get_closest_marker("allow_loop_lag"), default_ms)
-
-
 def _threshold(marker: pytest.Mark | None, default_ms: float) -> float:
+    """The loop-lag threshold in ms after an ``allow_loop_lag`` marker (``inf``: any lag)."""
     if marker is None:
         return default_ms if default_ms > 0 else math.inf
     unknown = set(marker.kwargs) - {"ms"}

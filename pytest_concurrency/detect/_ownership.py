@@ -91,14 +91,6 @@ class Owner:
     def __repr__(self) -> str:
         return f"Owner({self.label!r}, closed={self.closed})"
 
-    def tracks(self, kind: str) -> bool:
-        return _KIND_OF_RECORD[kind] in self.kinds and not self.closed
-
-    def add(self, record: Record) -> None:
-        self.records.append(record)
-        if len(self.records) >= self._prune_at:
-            self.prune()
-
     def prune(self) -> None:
         """Forget records that can no longer leak, so that memory stays flat in tests that
         create many short-lived tasks or threads."""
