@@ -17,7 +17,7 @@ import math
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -25,10 +25,12 @@ from pytest_concurrency._markers import MarkerError, settings_for
 from pytest_concurrency._settings import Settings
 from pytest_concurrency._warnings import ConcurrencyGuardWarning, LeakWarning, LoopLagWarning
 from pytest_concurrency.detect import _leaks, _ownership, _runtime, _steps
-from pytest_concurrency.detect._findings import LeakReport, LoopBlocked
 from pytest_concurrency.detect._frames import Location
 from pytest_concurrency.detect._hooks import hooks
 from pytest_concurrency.detect._ownership import Owner
+
+if TYPE_CHECKING:
+    from pytest_concurrency.detect._findings import LoopBlocked
 
 
 class Finding(Protocol):
@@ -181,6 +183,8 @@ class Guard:
         try:
             text = "\n\n".join(self._format(f) for f in findings)
         except Exception as exc:
+            from pytest_concurrency.detect._findings import LeakReport
+
             leaks = any(isinstance(f, LeakReport) for f in findings)
             _runtime.internal_error("leak" if leaks else "loop-lag", exc)
         if not text:
@@ -195,6 +199,8 @@ class Guard:
 
     def _warn(self, finding: Finding) -> None:
         """Warn about ``finding``, attributed to the user line it names."""
+        from pytest_concurrency.detect._findings import LoopBlocked
+
         category = LoopLagWarning if isinstance(finding, LoopBlocked) else LeakWarning
         text = self._format(finding)
         where = _location_of(finding)
@@ -209,6 +215,9 @@ class Guard:
             raise finding_failure(text) from None
 
     def _format(self, finding: Finding) -> str:
+        # The findings' module is imported once something is found (see detect/__init__).
+        from pytest_concurrency.detect._findings import LeakReport, LoopBlocked
+
         text = finding.format(self.root)
         if isinstance(finding, LeakReport):
             if finding.owner.startswith("fixture "):
@@ -292,6 +301,8 @@ def finding_failure(text: str) -> BaseException:
 
 
 def _location_of(finding: Finding) -> Location | None:
+    from pytest_concurrency.detect._findings import LeakReport, LoopBlocked
+
     if isinstance(finding, LoopBlocked):
         return finding.where or finding.running_at
     if isinstance(finding, LeakReport):

@@ -6,7 +6,7 @@ session's :class:`~pytest_concurrency._guard.Guard`.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import pytest
 
@@ -36,34 +36,32 @@ def pytest_report_header(config: pytest.Config) -> str:
     return config.stash[guard_key].settings.header()
 
 
-def _phase(item: pytest.Item, when: str) -> Generator[None, None, None]:
-    """One phase of a test under the detectors (the body of the three runtest wrappers)."""
-    guard = item.config.stash[guard_key]
-    if not guard.active:
-        return (yield)
-    marker_problem = guard.enter_phase(item, when)
-    try:
-        result = yield
-    except BaseException:
-        _leave(guard, item, when, False, marker_problem)
-        raise
-    _leave(guard, item, when, True, marker_problem)
-    return result
+def _phase_wrapper(when: str) -> Callable[[pytest.Item], Generator[None, None, None]]:
+    """The hook wrapper that runs one phase of each test (setup, call or teardown) under the
+    detectors. Made once per phase rather than delegating to a shared generator: it runs
+    three times for every test."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def wrapper(item: pytest.Item) -> Generator[None, None, None]:
+        guard = item.config.stash[guard_key]
+        if not guard.active:
+            return (yield)
+        marker_problem = guard.enter_phase(item, when)
+        try:
+            result = yield
+        except BaseException:
+            _leave(guard, item, when, False, marker_problem)
+            raise
+        _leave(guard, item, when, True, marker_problem)
+        return result
+
+    wrapper.__name__ = wrapper.__qualname__ = f"pytest_runtest_{when}"
+    return wrapper
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _phase(item, "setup"))
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _phase(item, "call"))
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
-    return (yield from _phase(item, "teardown"))
+pytest_runtest_setup = _phase_wrapper("setup")
+pytest_runtest_call = _phase_wrapper("call")
+pytest_runtest_teardown = _phase_wrapper("teardown")
 
 
 def _leave(guard: Guard, item: pytest.Item, when: str, passed: bool, marker_problem: str) -> None:

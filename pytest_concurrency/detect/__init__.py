@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from pytest_concurrency.detect import _leaks, _ownership, _runtime, _steps
-from pytest_concurrency.detect._findings import Leak, LeakReport, LoopBlocked
 from pytest_concurrency.detect._frames import Location
 from pytest_concurrency.detect._hooks import hooks
 from pytest_concurrency.detect._leaks import DEFAULT_ALLOW, DEFAULT_GRACE_MS
 from pytest_concurrency.detect._runtime import InternalError
+
+if TYPE_CHECKING:
+    from pytest_concurrency.detect._findings import Leak, LeakReport, LoopBlocked
 
 __all__ = [
     "DEFAULT_ALLOW",
@@ -42,6 +45,18 @@ __all__ = [
 ]
 
 DEFAULT_THRESHOLD_MS = 50.0
+
+_FINDINGS = ("Leak", "LeakReport", "LoopBlocked")
+
+
+def __getattr__(name: str) -> Any:
+    # The findings are built only when something is found: their module is imported then,
+    # which keeps the plugin's start-up short.
+    if name in _FINDINGS:
+        from pytest_concurrency.detect import _findings
+
+        return getattr(_findings, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LoopBlockedError(AssertionError):

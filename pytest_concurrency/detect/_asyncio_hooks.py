@@ -62,9 +62,11 @@ def _describe(what: object) -> _steps.Describe:
 
 
 def attach(loop: Any) -> None:
-    """Start watching ``loop``'s steps (idempotent)."""
+    """Start watching ``loop``'s steps (idempotent), timed on the calling thread."""
     key = id(loop)
-    if key in _steps.active:
+    monitor = _steps.active.get(key)
+    if monitor is not None:
+        monitor.bind_to_current_thread()
         return
     try:
         ref = weakref.ref(loop, _steps.monitor_finalizer(key))
@@ -110,25 +112,7 @@ def abandon_pending(loop: Any, why: str) -> None:
 
 
 def _handle_run_patch() -> Patch:
-    original = asyncio.events.Handle._run
-    # Bound once: this runs for every callback and task step of every asyncio loop.
-    monitors = _steps.active
-    settings = _steps.settings
-
-    def _run(self: asyncio.events.Handle) -> None:
-        monitor = monitors.get(id(self._loop))  # type: ignore[attr-defined]
-        if monitor is None or not settings.enabled:
-            original(self)
-            return
-        previous = monitor.begin(self)
-        try:
-            original(self)
-        finally:
-            try:
-                monitor.end(previous)
-            except Exception as exc:
-                internal_error("loop-lag", exc)
-
+    _run = _steps.timed_handle_run(asyncio.events.Handle._run)
     add_step_boundary(_run.__code__)
     # The original runs the callback itself: a stack that ends there holds no code of it.
     add_step_boundary(function="_run", file_suffix=os.path.join("asyncio", "events.py"))

@@ -126,11 +126,15 @@ def add_step_boundary(code: object = None, *, function: str = "", file_suffix: s
     Either a code object (our own step wrappers) or a function name with the end of its file
     name (a library's scheduler, such as trio's ``unrolled_run`` in ``trio/_core/_run.py``).
     """
-    if code is not None:
+    added = False
+    if code is not None and code not in _boundaries:
         _boundaries.add(code)
-    if function:
+        added = True
+    if function and (function, file_suffix) not in _boundary_names:
         _boundary_names.add((function, file_suffix))
-    _code_kind.clear()
+        added = True
+    if added:  # uvloop's hooks declare the same code for every callback they wrap
+        _code_kind.clear()
 
 
 def _is_boundary(code: CodeType) -> bool:
@@ -155,8 +159,7 @@ def walk(frame: FrameType | None, limit: int = 200) -> Stack:
     return tuple(out)
 
 
-_LIBRARY, _USER, _RUNNER, _STEP = 0, 1, 2, 3
-_new_tuple = tuple.__new__
+_LIBRARY, _USER, _RUNNER, _STEP, _OURS = 0, 1, 2, 3, 4
 _code_kind: dict[CodeType, int] = {}
 
 # Test runners and their async plugins: a creation reached through these with no user code in
@@ -194,10 +197,30 @@ def _kind_of(code: CodeType) -> int:
             kind = _USER
         elif _runner_paths and absolute(filename).startswith(_runner_paths):
             kind = _RUNNER
+        elif filename.startswith(_PACKAGE_PREFIX):
+            kind = _OURS
         else:
             kind = _LIBRARY
         _code_kind[code] = kind
     return kind
+
+
+CodeSite = tuple[CodeType, int]
+"""A line as the creation-time walk finds it: the code and the offset of the instruction
+running in it. :func:`location_of` turns it into a :class:`Location` when a report needs
+one: working out a line number costs more than the rest of the walk."""
+
+
+def location_of(site: CodeSite) -> Location:
+    """The :class:`Location` of a :data:`CodeSite` (the line a frame's ``f_lineno`` gives)."""
+    code, offset = site
+    lineno = code.co_firstlineno
+    for start, end, line in code.co_lines():
+        if start <= offset < end:
+            if line is not None:
+                lineno = line
+            break
+    return Location(code.co_filename, lineno, code.co_name)
 
 
 SiteKind = int
@@ -208,21 +231,24 @@ LOOP_STEP: SiteKind = 2
 """No user code within the current event-loop step: the loop made it on a callback's behalf."""
 
 
-def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKind]:
+def caller_site(
+    skip: int = 1, limit: int = 60, fallback: bool = True
+) -> tuple[CodeSite | None, SiteKind]:
     """The innermost *user* frame calling us, skipping ``skip`` frames of our own.
 
     Used at creation time (``create_task``, ``Thread.start``, ``Popen``): a short walk
     outwards that stops at the first frame of user code. It gives up at a test runner's own
     frames (pluggy, pytest, its async plugins), beyond which there is no code of the test, and
     at the start of the running event-loop step, beyond which lies the code that started the
-    loop, not the code that made this. Returns the location and what was found; without user
-    code, the innermost frame outside this plugin is returned.
+    loop, not the code that made this. Returns the site and what was found; without user
+    code, the innermost frame outside this plugin is returned when ``fallback`` is true or the
+    walk reached the start of a loop step (else None: a location the caller would not use).
     """
     try:
         frame: FrameType | None = sys._getframe(skip + 1)
     except ValueError:
         return None, NO_USER_CODE
-    fallback: FrameType | None = None
+    library_frame: FrameType | None = None
     found = NO_USER_CODE
     depth = 0
     code_kind = _code_kind
@@ -232,22 +258,19 @@ def caller_site(skip: int = 1, limit: int = 60) -> tuple[Location | None, SiteKi
         if kind is None:
             kind = _kind_of(code)
         if kind == _USER:
-            # Location(...) without the Python-level __new__ of named tuples (a hot path).
-            where = (code.co_filename, frame.f_lineno or code.co_firstlineno, code.co_name)
-            return _new_tuple(Location, where), USER_CODE
+            return (code, frame.f_lasti), USER_CODE
         if kind == _RUNNER:
             break
         if kind == _STEP:
             found = LOOP_STEP
             break
-        if fallback is None and not code.co_filename.startswith(_PACKAGE_PREFIX):
-            fallback = frame
+        if kind == _LIBRARY and library_frame is None:
+            library_frame = frame
         frame = frame.f_back
         depth += 1
-    if fallback is None:
+    if library_frame is None or not (fallback or found == LOOP_STEP):
         return None, found
-    code = fallback.f_code
-    return Location(code.co_filename, fallback.f_lineno or code.co_firstlineno, code.co_name), found
+    return (library_frame.f_code, library_frame.f_lasti), found
 
 
 def user_frames(stack: Sequence[Location]) -> list[Location]:

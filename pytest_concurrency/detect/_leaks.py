@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import shlex
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_concurrency.detect._findings import Leak, LeakReport
 from pytest_concurrency.detect._frames import Location, callable_name
 from pytest_concurrency.detect._ownership import Owner, Record
+
+if TYPE_CHECKING:
+    # Imported where a leak is described: most sessions never need the module.
+    from pytest_concurrency.detect._findings import Leak, LeakReport
 
 DEFAULT_GRACE_MS = 100.0
 
@@ -48,10 +50,13 @@ class AllowList:
 
     def __init__(self, patterns: Iterable[str] = ()) -> None:
         self.patterns = tuple(DEFAULT_ALLOW) + tuple(p for p in patterns if p)
-        self._regex = re.compile("|".join(fnmatch.translate(p) for p in self.patterns))
+        self._regex: re.Pattern[str] | None = None  # compiled on first use
 
     def allows(self, names: Iterable[str]) -> bool:
-        return any(self._regex.match(name) for name in names if name)
+        regex = self._regex
+        if regex is None:
+            regex = self._regex = re.compile("|".join(map(fnmatch.translate, self.patterns)))
+        return any(regex.match(name) for name in names if name)
 
 
 current_allow = AllowList()
@@ -98,6 +103,8 @@ def check(owner: Owner, grace_ms: float, allow: AllowList) -> LeakReport | None:
     leaks += [describe(r) for r in running if r.ref() is not None and not allow.allows(names_of(r))]
     if not leaks:
         return None
+    from pytest_concurrency.detect._findings import LeakReport
+
     return LeakReport(owner=owner.label, leaks=leaks, grace_ms=grace_ms)
 
 
@@ -134,6 +141,8 @@ def _qualified(func: Any) -> str:
 
 def describe(record: Record, detail: str = "") -> Leak:
     """Describe what a record refers to, now (call it while the object is still running)."""
+    from pytest_concurrency.detect._findings import Leak
+
     obj = record.ref()
     if record.kind == "task":
         return _describe_task(obj, record, detail)
@@ -143,6 +152,8 @@ def describe(record: Record, detail: str = "") -> Leak:
 
 
 def _describe_task(task: Any, record: Record, detail: str) -> Leak:
+    from pytest_concurrency.detect._findings import Leak
+
     coro = task.get_coro()
     what = f"{task.get_name()!r} running {getattr(coro, '__qualname__', repr(coro))}()"
     suspended = None if task.done() else suspended_at(coro)
@@ -191,4 +202,6 @@ def _command_line(args: str | bytes | Sequence[Any]) -> str:
         return args.decode(errors="replace")
     if isinstance(args, str):
         return args
+    import shlex
+
     return shlex.join(str(a) for a in args)

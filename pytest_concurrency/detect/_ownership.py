@@ -32,9 +32,11 @@ from typing import Any
 from pytest_concurrency.detect._frames import (
     LOOP_STEP,
     USER_CODE,
+    CodeSite,
     Location,
     caller_site,
     is_user_file,
+    location_of,
 )
 
 KINDS = ("tasks", "threads", "processes")
@@ -58,13 +60,21 @@ class Record:
     """
 
     # A plain class with slots: one is made for every task, thread and process recorded.
-    __slots__ = ("abandoned", "kind", "ref", "site")
+    __slots__ = ("_site", "abandoned", "kind", "ref")
 
-    def __init__(self, kind: str, ref: Callable[[], Any], site: Location | None) -> None:
+    def __init__(self, kind: str, ref: Callable[[], Any], site: Location | CodeSite | None) -> None:
         self.kind = kind
         self.ref = ref
-        self.site = site
+        self._site = site
         self.abandoned: Any = None
+
+    @property
+    def site(self) -> Location | None:
+        """Where it was created (its line number is worked out on first use)."""
+        site = self._site
+        if site is not None and not isinstance(site, Location):
+            site = self._site = location_of(site)
+        return site
 
     def __repr__(self) -> str:
         return f"Record({self.kind!r}, {self.ref()!r}, {self.site!r})"
@@ -198,7 +208,12 @@ def track(
         return None
     # 3. User code made it, or the event loop made a task for user code during a step (the
     #    connection handler of a server); what library code alone makes is a runner's.
-    site, found = caller_site(skip + 1)
+    # Without user code, the innermost library frame is the site, needed only for what the
+    # loop made during a step and for an owner inherited from a recorded task, or from a
+    # thread for anything but a task (see below).
+    site, found = caller_site(
+        skip + 1, fallback=inherited is not None and (from_task or kind != "task")
+    )
     made_for_user = found == USER_CODE or (
         found == LOOP_STEP and runs is not None and is_user_file(runs.co_filename)
     )

@@ -21,7 +21,7 @@ from pytest_concurrency.detect import _leaks, _ownership
 from pytest_concurrency.detect._leaks import TARGET_ATTRIBUTE
 from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._runtime import internal_error
-from pytest_concurrency.detect._thread_clock import clock
+from pytest_concurrency.detect._thread_clock import current as current_clock
 from pytest_concurrency.detect._watchdog import INTERNAL_ATTRIBUTE
 
 
@@ -39,7 +39,7 @@ def _thread_start_patch() -> Patch:
             original(self)
         finally:
             # start() waits for the new thread to be scheduled: not the caller's doing.
-            clock.thread_start_wait += perf_counter() - began
+            current_clock().thread_start_wait += perf_counter() - began
 
     return Patch(threading.Thread, "start", start)
 

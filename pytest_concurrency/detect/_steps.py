@@ -21,10 +21,9 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_concurrency.detect import _thread_clock
-from pytest_concurrency.detect._findings import LoopBlocked
 from pytest_concurrency.detect._frames import (
     Location,
     Stack,
@@ -32,7 +31,11 @@ from pytest_concurrency.detect._frames import (
     code_location,
     is_user_file,
 )
-from pytest_concurrency.detect._thread_clock import Reading, clock, set_reuse_for_threshold
+from pytest_concurrency.detect._runtime import internal_error
+from pytest_concurrency.detect._thread_clock import Reading, ThreadClock, set_reuse_for_threshold
+
+if TYPE_CHECKING:
+    from pytest_concurrency.detect._findings import LoopBlocked
 
 # One step: (sequence number, start time, what is running, thread id, GC seconds at start,
 # then what the thread had waited through no fault of its own at start (see _thread_clock):
@@ -175,6 +178,7 @@ class StepMonitor:
 
     __slots__ = (
         "__weakref__",
+        "clock",
         "current",
         "describe",
         "key",
@@ -182,6 +186,7 @@ class StepMonitor:
         "last_sample",
         "samples",
         "seq",
+        "thread_id",
     )
 
     def __init__(self, kind: str, key: int, describe: Callable[[object], Describe]) -> None:
@@ -192,6 +197,15 @@ class StepMonitor:
         self.samples: list[Sample] = []
         self.last_sample: tuple[int, float] = (0, 0.0)  # (step, time) of the latest sample
         self.describe = describe
+        self.bind_to_current_thread()
+
+    def bind_to_current_thread(self) -> None:
+        """Time the steps on the calling thread (a loop calls this each time it starts running).
+
+        Kept here so that a step reads plain attributes, not thread-local storage.
+        """
+        self.thread_id = _get_ident()
+        self.clock: ThreadClock = _thread_clock.current()
 
     def register(self) -> None:
         active[self.key] = self
@@ -203,11 +217,15 @@ class StepMonitor:
             del active[self.key]
 
     def begin(self, what: object) -> Step | None:
-        """Start timing a step; returns the enclosing step (for nested loops) to restore."""
+        """Start timing a step; returns the enclosing step (for nested loops) to restore.
+
+        (:func:`timed_handle_run` writes this out for asyncio: keep the two alike.)
+        """
         self.seq = seq = self.seq + 1
         previous = self.current
         now = perf_counter()
         # clock.baseline(now), inlined: this runs for every step of every watched loop.
+        clock = self.clock
         reading = clock.reading
         if now - reading[0] > _thread_clock.REUSE_S:
             reading = clock.read(now)
@@ -215,7 +233,7 @@ class StepMonitor:
             seq,
             now,
             what,
-            _get_ident(),
+            self.thread_id,
             settings.gc_seconds,
             reading,
             clock.thread_start_wait,
@@ -242,7 +260,7 @@ class StepMonitor:
             if duration >= settings.threshold_s:
                 # Time the operating system ran something else, or spent starting a thread
                 # the step asked for, is not the step's doing either.
-                waited = clock.waited_since(step[5], step[6], step[1], wall)
+                waited = self.clock.waited_since(step[5], step[6], step[1], wall)
                 duration -= waited
                 if duration >= settings.threshold_s:
                     self._report(step, duration, gc_pause, waited)
@@ -252,6 +270,8 @@ class StepMonitor:
             self.samples = [s for s in self.samples if s[0] > seq]
 
     def _report(self, step: Step, duration: float, gc_pause: float, waited: float) -> None:
+        from pytest_concurrency.detect._findings import LoopBlocked
+
         seq, _, what, thread_id = step[:4]
         mine = [sample for sample in self.samples if sample[0] == seq]
         self.samples = [s for s in self.samples if s[0] > seq]
@@ -280,6 +300,52 @@ class StepMonitor:
                 thread=_thread_name(thread_id),
             )
         )
+
+
+def timed_handle_run(original: Callable[[Any], None]) -> Callable[[Any], None]:
+    """asyncio's ``Handle._run`` as a timed step of the handle's loop, when that loop is watched.
+
+    :meth:`StepMonitor.begin` and the common case of :meth:`StepMonitor.end` (a short step that
+    no sample was taken in) are written out here: every callback and task step of every
+    asyncio loop runs through this, and two method calls cost a fifth of the whole.
+    """
+    monitors = active
+
+    def _run(handle: Any) -> None:
+        monitor = monitors.get(id(handle._loop))
+        if monitor is None or not settings.enabled:
+            original(handle)
+            return
+        monitor.seq = seq = monitor.seq + 1
+        previous = monitor.current
+        now = perf_counter()
+        clock = monitor.clock
+        reading = clock.reading
+        if now - reading[0] > _thread_clock.REUSE_S:
+            reading = clock.read(now)
+        step = (
+            seq,
+            now,
+            handle,
+            monitor.thread_id,
+            settings.gc_seconds,
+            reading,
+            clock.thread_start_wait,
+        )
+        monitor.current = step
+        try:
+            original(handle)
+        finally:
+            if perf_counter() - now < settings.threshold_s and not monitor.samples:
+                monitor.current = previous
+            else:
+                monitor.current = step
+                try:
+                    monitor.end(previous)
+                except Exception as exc:
+                    internal_error("loop-lag", exc)
+
+    return _run
 
 
 class Running(NamedTuple):

@@ -82,8 +82,15 @@ Reading = tuple[float, float, float]
 """When it was taken (``perf_counter``), the run-queue counter and the thread's CPU time."""
 
 
-class ThreadClock(threading.local):
-    """Per-thread counters; each thread sees its own."""
+class ThreadClock:
+    """One thread's counters: what its loop steps may subtract.
+
+    :func:`current` gives the calling thread's own. The step timer keeps the clock of the
+    thread its loop runs on, so that a step reads plain attributes rather than thread-local
+    storage.
+    """
+
+    __slots__ = ("reading", "schedstat", "thread_start_wait")
 
     def __init__(self) -> None:
         self.thread_start_wait = 0.0
@@ -122,4 +129,21 @@ class ThreadClock(threading.local):
         return max(0.0, min(waited, off_cpu))
 
 
-clock = ThreadClock()
+_per_thread = threading.local()
+
+
+def _forget_in_child() -> None:
+    # The forking thread's clock reads that thread's schedstat file, not the child's.
+    _per_thread.__dict__.pop("clock", None)
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def current() -> ThreadClock:
+    """The calling thread's clock, made on first use (and gone with the thread)."""
+    try:
+        return _per_thread.clock  # type: ignore[no-any-return]
+    except AttributeError:
+        clock = _per_thread.clock = ThreadClock()
+        return clock

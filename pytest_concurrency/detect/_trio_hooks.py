@@ -4,7 +4,7 @@ trio announces each task step to its instruments (``before_task_step`` / ``after
 which is exactly the step boundary we need. The instrument is added to every run by wrapping
 ``trio.run`` and ``trio.lowlevel.start_guest_run`` (the latter is how anyio's pytest plugin
 runs trio, in guest mode on top of a host loop). In guest mode task steps run on the host's
-thread, so the thread is read at every step rather than once per run.
+thread, so a step on another thread than the last one rebinds the timer to it.
 
 trio's structured concurrency means a task cannot outlive its nursery, so trio needs no task
 leak check; its worker threads are reused (trio's thread cache) and allowed by default.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from threading import get_ident as _get_ident
 from typing import Any
 
 from pytest_concurrency.detect import _steps
@@ -39,6 +40,8 @@ class StepTimer:
 
     def before_task_step(self, task: Any) -> None:
         if _steps.settings.enabled:
+            if self.monitor.thread_id != _get_ident():
+                self.monitor.bind_to_current_thread()
             self._previous = self.monitor.begin(task)
 
     def after_task_step(self, task: Any) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import pytest
 
 import pytest_concurrency
 import pytest_concurrency.detect
 from pytest_concurrency.detect._findings import Leak, LeakReport, LoopBlocked
-from pytest_concurrency.detect._frames import Location, display_path, is_user_file
+from pytest_concurrency.detect._frames import Location, display_path, is_user_file, location_of
 from pytest_concurrency.detect._leaks import AllowList
 from pytest_concurrency.detect._patches import Patch
 from pytest_concurrency.detect._steps import choose_sample
@@ -94,6 +95,29 @@ def test_stdlib_and_installed_packages_are_not_user_code() -> None:
     assert not is_user_file(pytest_concurrency.detect.__file__)
     assert not is_user_file("<frozen importlib._bootstrap>")
     assert is_user_file(__file__)
+
+
+def test_creation_sites_resolve_to_the_line_each_frame_is_running() -> None:
+    # Creation sites keep (code, offset) and find the line later: it must be f_lineno's line,
+    # for every calling frame of a real stack (pytest's long functions included) and for a
+    # suspended coroutine.
+    frame = sys._getframe(1)
+    checked = 0
+    while frame is not None:
+        where = location_of((frame.f_code, frame.f_lasti))
+        assert (where.lineno, where.function) == (frame.f_lineno, frame.f_code.co_name)
+        frame = frame.f_back
+        checked += 1
+    assert checked > 10
+
+    async def suspended() -> None:
+        await asyncio.sleep(0)
+
+    coro = suspended()
+    coro.send(None)
+    resumes_at = coro.cr_frame
+    assert location_of((resumes_at.f_code, resumes_at.f_lasti)).lineno == resumes_at.f_lineno
+    coro.close()
 
 
 def test_paths_are_shown_relative_to_the_root_when_inside_it() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 
 import pytest
@@ -126,3 +128,27 @@ def test_readings_are_reused_for_a_tenth_of_the_threshold_at_most_5_ms(
         assert round(_thread_clock.REUSE_S, 6) == reuse_s
     finally:
         _thread_clock.REUSE_S = before
+
+
+def test_each_thread_and_a_forked_child_get_a_clock_of_their_own() -> None:
+    main = _thread_clock.current()
+    assert _thread_clock.current() is main
+    in_thread: list[ThreadClock] = []
+    worker = threading.Thread(target=lambda: in_thread.append(_thread_clock.current()))
+    worker.start()
+    worker.join()
+    assert len(in_thread) == 1
+    assert in_thread[0] is not main
+    # A forked child's main thread is not the thread whose schedstat file the clock reads.
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_end, b"own" if _thread_clock.current() is not main else b"inherited")
+        os._exit(0)
+    os.close(write_end)
+    try:
+        answer = os.read(read_end, 16)
+    finally:
+        os.close(read_end)
+        os.waitpid(pid, 0)
+    assert answer == b"own"
