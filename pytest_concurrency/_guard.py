@@ -37,17 +37,6 @@ class Finding(Protocol):
     def format(self, root: str | None = None) -> str: ...
 
 
-class Phase:
-    """One phase of a test (setup, call or teardown) and what the detectors found during it."""
-
-    __slots__ = ("findings", "item", "when")
-
-    def __init__(self, item: pytest.Item, when: str) -> None:
-        self.item = item
-        self.when = when
-        self.findings: list[Finding] = []
-
-
 class Guard:
     """One per session; see the module docstring."""
 
@@ -58,7 +47,8 @@ class Guard:
         self._previous_allow = self.allow
         self.listener = _steps.LagListener(settings.loop_lag_ms)
         self.listener.on_event = self._on_lag
-        self.phase: Phase | None = None
+        # What the detectors found in the phase being run (None between phases).
+        self.phase_findings: list[Finding] | None = None
         self.outside: list[Finding] = []
         self.test_owner: Owner | None = None
         self.fixture_owners: dict[object, Owner] = {}
@@ -153,15 +143,16 @@ class Guard:
             if self.settings.lag_enabled:
                 self.listener.set_threshold(self._marker_settings[0])
         _, kinds, problem = self._marker_settings
-        self.phase = Phase(item, when)
+        self.phase_findings = []
         if when == "setup" and self.settings.leak_kinds:
             self.test_owner = Owner(f"test {item.nodeid}", kinds=kinds)
             _ownership.push(self.test_owner)
         return problem if when == "setup" else ""
 
     def _end(self, item: pytest.Item, when: str) -> list[Finding]:
-        phase, self.phase = self.phase, None
-        findings = phase.findings if phase is not None else []
+        findings, self.phase_findings = self.phase_findings, None
+        if findings is None:
+            findings = []
         if when == "teardown" and self.test_owner is not None:
             owner, self.test_owner = self.test_owner, None
             _ownership.remove(owner)
@@ -242,8 +233,8 @@ class Guard:
     # --- findings from the detectors -----------------------------------------------------------
 
     def _on_lag(self, event: LoopBlocked) -> None:
-        phase = self.phase
-        (phase.findings if phase is not None else self.outside).append(event)
+        found = self.phase_findings
+        (found if found is not None else self.outside).append(event)
 
     # --- fixtures wider than a test ------------------------------------------------------------
 
@@ -270,8 +261,8 @@ class Guard:
         _ownership.remove(owner)
         report = _leaks.check(owner, self.settings.leak_grace_ms, self.allow)
         if report is not None:
-            phase = self.phase
-            (phase.findings if phase is not None else self.outside).append(report)
+            found = self.phase_findings
+            (found if found is not None else self.outside).append(report)
 
     # --- what happened outside any test --------------------------------------------------------
 

@@ -21,7 +21,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from pytest_concurrency.detect import _thread_clock
 from pytest_concurrency.detect._frames import (
@@ -348,13 +348,20 @@ def timed_handle_run(original: Callable[[Any], None]) -> Callable[[Any], None]:
     return _run
 
 
-class Running(NamedTuple):
-    """What a loop step runs: a task or a callback, and the function it is in."""
+class Running:
+    """What a loop step runs: a task or a callback, and the function it is in.
 
-    label: str  # "task 'Task-3'" or "callback"
-    function: str
-    location: Location | None
-    is_user: bool
+    (A plain class: its definition is part of the plugin's start-up, a named tuple's costs
+    eight times as much.)
+    """
+
+    __slots__ = ("function", "is_user", "label", "location")
+
+    def __init__(self, label: str, function: str, location: Location | None, is_user: bool) -> None:
+        self.label = label  # "task 'Task-3'" or "callback"
+        self.function = function
+        self.location = location
+        self.is_user = is_user
 
     @property
     def text(self) -> str:
