@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 
 class Finding(Protocol):
+    @property
+    def location(self) -> Location | None:
+        """The line a warning about it points at."""
+
     def format(self, root: str | None = None) -> str: ...
 
 
@@ -194,7 +198,7 @@ class Guard:
 
         category = LoopLagWarning if isinstance(finding, LoopBlocked) else LeakWarning
         text = self._format(finding)
-        where = _location_of(finding)
+        where = finding.location
         try:
             if where is None:
                 warnings.warn(category(text), stacklevel=1)
@@ -289,16 +293,6 @@ def finding_failure(text: str) -> BaseException:
     failure: BaseException = pytest.fail.Exception(text, pytrace=False)
     setattr(failure, FINDING_ATTRIBUTE, True)
     return failure
-
-
-def _location_of(finding: Finding) -> Location | None:
-    from pytest_concurrency.detect._findings import LeakReport, LoopBlocked
-
-    if isinstance(finding, LoopBlocked):
-        return finding.where or finding.running_at
-    if isinstance(finding, LeakReport):
-        return next((leak.created_at for leak in finding.leaks if leak.created_at), None)
-    return None
 
 
 @contextmanager

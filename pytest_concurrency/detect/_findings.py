@@ -50,6 +50,12 @@ class LoopBlocked:
         """The innermost line of user code on the sampled stack: the line that blocked."""
         return innermost_user(self.stack)
 
+    @property
+    def location(self) -> Location | None:
+        """The line a warning about this block points at: the blocking line, else where the
+        task or callback that was running is defined."""
+        return self.where or self.running_at
+
     def format(self, root: str | None = None) -> str:
         """The report shown to users, with paths relative to ``root``."""
         thread = "" if self.thread == "MainThread" else f" in thread {self.thread!r}"
@@ -138,6 +144,11 @@ class LeakReport:
     owner: str
     leaks: list[Leak] = field(default_factory=list)
     grace_ms: float = 0.0
+
+    @property
+    def location(self) -> Location | None:
+        """The line a warning about these leaks points at: where the first one was created."""
+        return next((leak.created_at for leak in self.leaks if leak.created_at), None)
 
     def format(self, root: str | None = None) -> str:
         counts = _count_kinds(self.leaks)

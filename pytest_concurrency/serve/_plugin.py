@@ -25,6 +25,7 @@ from pytest_concurrency.serve.models import MODELS, models_running
 if TYPE_CHECKING:
     from pytest_concurrency._guard import Guard
     from pytest_concurrency.serve._server import ServerHandle
+    from pytest_concurrency.serve._watch import Site
 
 __all__ = [
     "concurrency_model",
@@ -249,8 +250,8 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
     yield factory
 
     problems: list[str] = []
-    blocks: list[str] = []
-    leaks: list[str] = []
+    blocks: list[tuple[str, Site | None]] = []
+    leaks: list[tuple[str, Site | None]] = []
     for handle in reversed(handles):
         try:
             handle.stop()
@@ -266,26 +267,45 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
                 if more > 0:
                     problems.append(f"... and {more} more handler failures")
         where = f"{handle.model} server{' (isolated)' if handle.isolated else ''}"
-        blocks.extend(f"{where}: {block}\n{_BLOCK_ADVICE}" for block in handle.loop_blocks)
         found = handle.findings
+        blocks.extend(
+            (f"{where}: {block}\n{_BLOCK_ADVICE}", site)
+            for block, site in found.blocks_with_sites()
+        )
         if found.leaks:
             kinds = ", ".join(map(repr, found.leak_kinds))
             leaks.extend(
-                f"{leak}\n  Or mark the test @pytest.mark.allow_leaks({kinds})."
-                for leak in found.leaks
+                (f"{leak}\n  Or mark the test @pytest.mark.allow_leaks({kinds}).", site)
+                for leak, site in found.leaks_with_sites()
             )
     if blocks or leaks:
         if _warn_mode(request):
             from pytest_concurrency._warnings import LeakWarning, LoopLagWarning
 
-            for block in blocks:
-                warnings.warn(LoopLagWarning(block), stacklevel=1)
-            for leak in leaks:
-                warnings.warn(LeakWarning(leak), stacklevel=1)
+            for text, site in blocks:
+                problems.extend(_warn_at(LoopLagWarning, text, site, request))
+            for text, site in leaks:
+                problems.extend(_warn_at(LeakWarning, text, site, request))
         else:
-            problems.extend(blocks + leaks)
+            problems.extend(text for text, _ in blocks + leaks)
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+def _warn_at(
+    category: type[Warning], text: str, site: Site | None, request: pytest.FixtureRequest
+) -> list[str]:
+    """Warn with ``text`` at ``site`` (the handler's line), else at the test; returns the text
+    as a problem instead when warnings are errors (``-W error``), to fail the test cleanly."""
+    if site is not None:
+        filename, lineno = site
+    else:
+        filename, lineno = str(request.node.path), (request.node.location[1] or 0) + 1
+    try:
+        warnings.warn_explicit(category(text), category, filename, lineno)
+    except Warning:
+        return [text]
+    return []
 
 
 @pytest.fixture

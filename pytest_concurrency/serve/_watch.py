@@ -74,6 +74,10 @@ def leak_kinds(value: bool | Iterable[str]) -> tuple[str, ...]:
     return kinds
 
 
+Site = tuple[str, int]
+"""A line of user code as a file name and a line number: where a warning points."""
+
+
 @dataclass
 class Findings:
     """What the detectors in a server's processes found, as the text users see."""
@@ -82,6 +86,10 @@ class Findings:
     leaks: list[str] = field(default_factory=list)
     leak_kinds: list[str] = field(default_factory=list)
     """The kinds of the leaks found (``threads``, ...), for the ``allow_leaks`` advice."""
+    block_sites: list[Site | None] = field(default_factory=list)
+    """For each loop block, the line it names (the blocking line), if any."""
+    leak_sites: list[Site | None] = field(default_factory=list)
+    """For each leak report, where its first leak was created, if known."""
 
     def __bool__(self) -> bool:
         return bool(self.loop_blocks or self.leaks)
@@ -89,9 +97,21 @@ class Findings:
     def add(self, other: Findings, where: str = "") -> None:
         """Take in ``other``'s findings; ``where`` prefixes its loop blocks (a leak report
         names its owner already)."""
+        self.block_sites = [site for _, site in self.blocks_with_sites()]
+        self.block_sites.extend(site for _, site in other.blocks_with_sites())
+        self.leak_sites = [site for _, site in self.leaks_with_sites()]
+        self.leak_sites.extend(site for _, site in other.leaks_with_sites())
         self.loop_blocks.extend(where + text for text in other.loop_blocks)
         self.leaks.extend(other.leaks)
         self.leak_kinds.extend(k for k in other.leak_kinds if k not in self.leak_kinds)
+
+    def blocks_with_sites(self) -> list[tuple[str, Site | None]]:
+        """Each loop block's text with the line it names (None when unknown)."""
+        return _with_sites(self.loop_blocks, self.block_sites)
+
+    def leaks_with_sites(self) -> list[tuple[str, Site | None]]:
+        """Each leak report's text with where its first leak was created (None when unknown)."""
+        return _with_sites(self.leaks, self.leak_sites)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,7 +123,26 @@ class Findings:
             list(data.get("loop_blocks", [])),
             list(data.get("leaks", [])),
             list(data.get("leak_kinds", [])),
+            [_site_from_json(site) for site in data.get("block_sites", [])],
+            [_site_from_json(site) for site in data.get("leak_sites", [])],
         )
+
+
+def _with_sites(texts: list[str], sites: list[Site | None]) -> list[tuple[str, Site | None]]:
+    return [(text, sites[i] if i < len(sites) else None) for i, text in enumerate(texts)]
+
+
+def _site_from_json(value: Any) -> Site | None:
+    """A site as JSON gives it back (a two-item list), or None for anything else."""
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        filename, lineno = value
+        if isinstance(filename, str) and isinstance(lineno, int):
+            return (filename, lineno)
+    return None
+
+
+def _site_of(location: Any) -> Site | None:
+    return None if location is None else (location.filename, location.lineno)
 
 
 @contextlib.contextmanager
@@ -141,10 +180,12 @@ def watching(settings: WatchSettings, owner: str) -> Iterator[Findings]:
         finally:
             if loop_watch is not None:
                 findings.loop_blocks = [event.format() for event in loop_watch.events]
+                findings.block_sites = [_site_of(event.location) for event in loop_watch.events]
     if leak_watch is not None and leak_watch.report is not None:
         report = leak_watch.report
         named = LeakReport(owner=owner, leaks=report.leaks, grace_ms=report.grace_ms)
         findings.leaks = [named.format()]
+        findings.leak_sites = [_site_of(named.location)]
         found = {_KIND_OF_LEAK[leak.kind] for leak in report.leaks}
         findings.leak_kinds = [kind for kind in LEAK_KINDS if kind in found]
 

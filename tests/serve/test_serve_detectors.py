@@ -96,12 +96,51 @@ def test_worker_loops_are_watched_at_the_plugins_threshold(pytester):
     result.assert_outcomes(passed=2)
 
 
-def test_worker_loop_blocks_are_warnings_in_warn_mode(pytester):
+def test_worker_loop_blocks_are_warnings_in_warn_mode_pointing_at_the_blocking_line(pytester):
     result = run(pytester, BLOCKED_WORKER, "--concurrency-mode=warn")
     result.assert_outcomes(passed=2, warnings=2)
     result.stdout.fnmatch_lines(
-        ["*LoopLagWarning: processes server: worker process *: asyncio event loop*"]
+        [
+            f"*app.py:{BLOCKING_LINE}: LoopLagWarning: processes server: worker process *: "
+            "asyncio event loop*"
+        ]
     )
+
+
+def test_warn_mode_with_the_warnings_made_errors_fails_the_test_cleanly(pytester):
+    result = run(
+        pytester,
+        BLOCKED_WORKER,
+        "--concurrency-mode=warn",
+        "-W",
+        "error::pytest_concurrency.LoopLagWarning",
+    )
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_blocked?in-process?*",
+            "processes server: worker process *: asyncio event loop in thread*",
+            f"*app.py:{BLOCKING_LINE}: time.sleep(0.3)  # blocks the loop",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_leaks_in_server_processes_warn_in_warn_mode_pointing_at_the_line_that_made_them(
+    pytester,
+):
+    test = """
+@pytest.mark.parametrize("isolated", [False, True], ids=["worker", "isolated"])
+def test_leaky(serve, isolated):
+    server = serve("app:leaks_a_thread", "processes", workers=1, isolated=isolated)
+    assert httpx.get(server.url).text == "ok"
+"""
+    result = run(pytester, test, "--concurrency-mode=warn")
+    result.assert_outcomes(passed=2, warnings=2)
+    result.stdout.fnmatch_lines(
+        [f"*app.py:{THREAD_LINE}: LeakWarning: the processes server (worker process *) left*"]
+    )
+    assert "_plugin.py" not in result.stdout.str()
 
 
 @pytest.mark.parametrize(
