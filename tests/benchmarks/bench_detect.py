@@ -411,18 +411,21 @@ def run_once(root: Path, config: Config) -> tuple[float, float]:
     return wall, cpu
 
 
-def run_cost(rounds: int, modules: int, tests_per_module: int) -> dict[str, object]:
+def run_cost(
+    rounds: int, modules: int, tests_per_module: int, plugin_only: bool = False
+) -> dict[str, object]:
     off = ["-p", "no:concurrency"]
     configs = [
         Config("baseline (plugin off)", off),
         Config("concurrency-guard (defaults)", []),
-        Config("asyncio debug mode", [*off, "--asyncio-debug"]),
     ]
-    if find_spec("pyleak") is not None:
+    if not plugin_only:
+        configs.append(Config("asyncio debug mode", [*off, "--asyncio-debug"]))
+    if find_spec("pyleak") is not None and not plugin_only:
         configs.append(
             Config("pyleak (no_leaks on every test)", off, {"BENCH_PYLEAK": "1"}, max_rounds=2)
         )
-    if find_spec("blockbuster") is not None:
+    if find_spec("blockbuster") is not None and not plugin_only:
         configs.append(Config("blockbuster (every test)", off, {"BENCH_BLOCKBUSTER": "1"}))
 
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
@@ -433,7 +436,9 @@ def run_cost(rounds: int, modules: int, tests_per_module: int) -> dict[str, obje
             if config.max_rounds >= rounds:
                 run_once(root, config)
         for round_number in range(1, rounds + 1):
-            for config in configs:
+            # Every other round in reverse order, so that a drift of the machine's speed
+            # during a round does not always favour the same configuration.
+            for config in configs if round_number % 2 else configs[::-1]:
                 if round_number > config.max_rounds:
                     continue
                 wall, cpu = run_once(root, config)
@@ -533,6 +538,11 @@ def main() -> None:
     parser.add_argument("--tests-per-module", type=int, default=60)
     parser.add_argument("--skip-precision", action="store_true")
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument(
+        "--plugin-only",
+        action="store_true",
+        help="cost: only the baseline and the plugin (many rounds fit in a few minutes)",
+    )
     parser.add_argument("--burn-runs", type=int, default=3, help="runs of the CPU-burn suite")
     parser.add_argument("--burn-tests", type=int, default=150)
     parser.add_argument("--skip-burns", action="store_true")
@@ -561,7 +571,9 @@ def main() -> None:
         report["step_cost_us"] = run_step_cost(3)
         print()
     if not options.skip_cost:
-        report["cost"] = run_cost(options.rounds, options.modules, options.tests_per_module)
+        report["cost"] = run_cost(
+            options.rounds, options.modules, options.tests_per_module, options.plugin_only
+        )
         print()
     if not options.skip_instructions:
         if shutil.which("valgrind") is None:
