@@ -154,6 +154,11 @@ class Guard:
         return problem if when == "setup" else ""
 
     def _end(self, item: pytest.Item, when: str) -> list[Finding]:
+        if _steps.active and self.settings.lag_enabled:
+            # A server thread's loop may still be finishing a step that blocked it while
+            # serving this test (the response went out before the step ended): its finding
+            # belongs to this phase.
+            _steps.wait_for_blocked_steps(_BLOCKED_STEP_WAIT_S)
         findings, self.phase_findings = self.phase_findings, None
         if findings is None:
             findings = []
@@ -283,6 +288,10 @@ class Guard:
             _warn_always(ConcurrencyGuardWarning("outside of any test: " + self._format(finding)))
         self.outside.clear()
 
+
+_BLOCKED_STEP_WAIT_S = 2.0
+"""How long a phase waits at its end for a loop step in another thread that has already run
+past the threshold (bounded: a loop blocked for good must not hang the session)."""
 
 FINDING_ATTRIBUTE = "_concurrency_guard_finding"
 """Set on the failure raised for the detectors' findings (not for the test's own failure)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gc
 import math
 import threading
+import time
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -181,6 +182,7 @@ class StepMonitor:
         "clock",
         "current",
         "describe",
+        "ending",
         "key",
         "kind",
         "last_sample",
@@ -197,6 +199,7 @@ class StepMonitor:
         self.samples: list[Sample] = []
         self.last_sample: tuple[int, float] = (0, 0.0)  # (step, time) of the latest sample
         self.describe = describe
+        self.ending: Step | None = None
         self.bind_to_current_thread()
 
     def bind_to_current_thread(self) -> None:
@@ -241,33 +244,41 @@ class StepMonitor:
         return previous
 
     def end(self, previous: Step | None) -> None:
-        """Finish the current step and restore the enclosing one."""
+        """Finish the current step and restore the enclosing one.
+
+        While it is being reported, the step is :attr:`ending` (no longer sampled):
+        :func:`wait_for_blocked_steps` waits for the report to be out.
+        """
         step = self.current
         self.current = previous
         if step is None:
             return
-        now = perf_counter()
-        wall = now - step[1]
-        # What follows only ever shortens a step: look at it only for a slow one.
-        if wall >= settings.threshold_s and settings.enabled:
-            # Garbage-collection pauses during the step are not the step's doing.
-            gc_pause = settings.gc_seconds - step[4]
-            if settings.gc_started:
-                # A collection still running in another thread (its finalizers can hand the
-                # GIL back to us mid-collection): the part that overlapped this step.
-                gc_pause += now - max(settings.gc_started, step[1])
-            duration = wall - gc_pause
-            if duration >= settings.threshold_s:
-                # Time the operating system ran something else, or spent starting a thread
-                # the step asked for, is not the step's doing either.
-                waited = self.clock.waited_since(step[5], step[6], step[1], wall)
-                duration -= waited
+        self.ending = step
+        try:
+            now = perf_counter()
+            wall = now - step[1]
+            # What follows only ever shortens a step: look at it only for a slow one.
+            if wall >= settings.threshold_s and settings.enabled:
+                # Garbage-collection pauses during the step are not the step's doing.
+                gc_pause = settings.gc_seconds - step[4]
+                if settings.gc_started:
+                    # A collection still running in another thread (its finalizers can hand the
+                    # GIL back to us mid-collection): the part that overlapped this step.
+                    gc_pause += now - max(settings.gc_started, step[1])
+                duration = wall - gc_pause
                 if duration >= settings.threshold_s:
-                    self._report(step, duration, gc_pause, waited)
-                    return
-        if self.samples:
-            seq = step[0]
-            self.samples = [s for s in self.samples if s[0] > seq]
+                    # Time the operating system ran something else, or spent starting a thread
+                    # the step asked for, is not the step's doing either.
+                    waited = self.clock.waited_since(step[5], step[6], step[1], wall)
+                    duration -= waited
+                    if duration >= settings.threshold_s:
+                        self._report(step, duration, gc_pause, waited)
+                        return
+            if self.samples:
+                seq = step[0]
+                self.samples = [s for s in self.samples if s[0] > seq]
+        finally:
+            self.ending = None
 
     def _report(self, step: Step, duration: float, gc_pause: float, waited: float) -> None:
         from pytest_concurrency.detect._findings import LoopBlocked
@@ -300,6 +311,30 @@ class StepMonitor:
                 thread=_thread_name(thread_id),
             )
         )
+
+
+def wait_for_blocked_steps(timeout_s: float) -> None:
+    """Wait, at most ``timeout_s``, until no loop in another thread is in a step that has
+    already run past the threshold or is reporting one: such a step reports a block when it
+    ends, and the caller wants that report now (a test whose server thread is still finishing
+    the step that served it). Returns at once when no such step runs."""
+    me = _get_ident()
+    deadline = 0.0
+    for monitor in list(active.values()):
+        while True:
+            ending = monitor.ending
+            step = monitor.current
+            now = perf_counter()
+            busy = (ending is not None and ending[3] != me) or (
+                step is not None and step[3] != me and now - step[1] >= settings.threshold_s
+            )
+            if not busy:
+                break
+            if not deadline:
+                deadline = now + timeout_s
+            elif now >= deadline:
+                return
+            time.sleep(0.001)
 
 
 def timed_handle_run(original: Callable[[Any], None]) -> Callable[[Any], None]:
