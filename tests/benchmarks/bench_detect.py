@@ -419,7 +419,10 @@ def run_cost(
         Config("baseline (plugin off)", off),
         Config("concurrency-guard (defaults)", []),
     ]
-    if not plugin_only:
+    if plugin_only:
+        configs.append(Config("leak detector only (--loop-lag-ms=0)", ["--loop-lag-ms=0"]))
+        configs.append(Config("loop-lag detector only (--leak-check=none)", ["--leak-check=none"]))
+    else:
         configs.append(Config("asyncio debug mode", [*off, "--asyncio-debug"]))
     if find_spec("pyleak") is not None and not plugin_only:
         configs.append(
@@ -541,7 +544,8 @@ def main() -> None:
     parser.add_argument(
         "--plugin-only",
         action="store_true",
-        help="cost: only the baseline and the plugin (many rounds fit in a few minutes)",
+        help="cost: only the baseline and the plugin, whole and one detector at a time (many "
+        "rounds fit in a few minutes)",
     )
     parser.add_argument("--burn-runs", type=int, default=3, help="runs of the CPU-burn suite")
     parser.add_argument("--burn-tests", type=int, default=150)
