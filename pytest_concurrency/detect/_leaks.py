@@ -145,19 +145,18 @@ def describe(record: Record, detail: str = "") -> Leak:
 
     obj = record.ref()
     if record.kind == "task":
-        return _describe_task(obj, record, detail)
+        what, suspended = _describe_task(obj)
+        return Leak("task", what, record.site, suspended, detail)
     if record.kind == "thread":
         return Leak("thread", _describe_thread(obj), record.site)
     return Leak("process", _describe_process(obj), record.site)
 
 
-def _describe_task(task: Any, record: Record, detail: str) -> Leak:
-    from pytest_concurrency.detect._findings import Leak
-
+def _describe_task(task: Any) -> tuple[str, Location | None]:
+    """What a task runs, and the user line it is suspended at (None once it is done)."""
     coro = task.get_coro()
     what = f"{task.get_name()!r} running {getattr(coro, '__qualname__', repr(coro))}()"
-    suspended = None if task.done() else suspended_at(coro)
-    return Leak("task", what, record.site, suspended, detail)
+    return what, None if task.done() else suspended_at(coro)
 
 
 def suspended_at(coro: Any) -> Location | None:

@@ -16,9 +16,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_concurrency.serve._app import ServeConfigError
+
+if TYPE_CHECKING:
+    from pytest_concurrency.detect._frames import Location
 
 __all__ = ["LEAK_KINDS", "Findings", "WatchSettings", "leak_kinds", "watching"]
 
@@ -141,7 +144,7 @@ def _site_from_json(value: Any) -> Site | None:
     return None
 
 
-def _site_of(location: Any) -> Site | None:
+def _site_of(location: Location | None) -> Site | None:
     return None if location is None else (location.filename, location.lineno)
 
 
