@@ -55,7 +55,6 @@ class Guard:
         self.phase_findings: list[Finding] | None = None
         self.outside: list[Finding] = []
         self.test_owner: Owner | None = None
-        self.fixture_owners: dict[object, Owner] = {}
         self._errors_reported = 0
         self._started = False
         # (threshold, leak kinds, marker problem) of the test being run, read at its setup.
@@ -247,12 +246,11 @@ class Guard:
 
     # --- fixtures wider than a test ------------------------------------------------------------
 
-    def fixture_setup_owner(self, name: str, scope: str, fixturedef: object) -> Owner | None:
+    def fixture_setup_owner(self, name: str, scope: str) -> Owner | None:
         """The owner for a fixture wider than a function, pushed while it sets up."""
         if not self._started or not self.settings.leak_kinds or scope == "function":
             return None
         owner = Owner(f"fixture {name!r} ({scope} scope)", kinds=self.settings.leak_kinds)
-        self.fixture_owners[fixturedef] = owner
         _ownership.push(owner)
         return owner
 
@@ -263,10 +261,8 @@ class Guard:
         if not owner.closed:
             _ownership.push(owner)
 
-    def fixture_finalized(self, fixturedef: object) -> None:
-        owner = self.fixture_owners.pop(fixturedef, None)
-        if owner is None:
-            return
+    def fixture_finalized(self, owner: Owner) -> None:
+        """The fixture's teardown is over: check what it left running."""
         _ownership.remove(owner)
         report = _leaks.check(owner, self.settings.leak_grace_ms, self.allow)
         if report is not None:

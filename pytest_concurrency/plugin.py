@@ -12,6 +12,7 @@ import pytest
 
 from pytest_concurrency import _settings
 from pytest_concurrency._guard import FINDING_ATTRIBUTE, Guard, contained
+from pytest_concurrency.detect._ownership import Owner
 from pytest_concurrency._markers import MARKERS
 from pytest_concurrency.serve import _plugin as serve_plugin
 
@@ -30,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[guard_key] = guard
     guard.start()
     config.add_cleanup(guard.stop)
+    config.add_cleanup(_function_scoped.clear)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -77,12 +79,16 @@ def _leave(guard: Guard, item: pytest.Item, when: str, passed: bool, marker_prob
 def pytest_fixture_setup(
     fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
 ) -> Generator[None, object, object]:
-    if fixturedef.scope == "function":  # owned by the test that uses it
+    if _is_function_scoped(fixturedef):  # owned by the test that uses it
         return (yield)
     guard = request.config.stash[guard_key]
     owner = None
     with contained("leak"):
-        owner = guard.fixture_setup_owner(fixturedef.argname, fixturedef.scope, fixturedef)
+        owner = guard.fixture_setup_owner(fixturedef.argname, fixturedef.scope)
+        if owner is not None:
+            # Added before the fixture runs, so that it runs after the fixture's own teardown
+            # (finalizers run last-in, first-out): the check sees what that teardown left.
+            request.addfinalizer(lambda: _fixture_finalized(guard, owner))
     if owner is None:
         return (yield)
     try:
@@ -90,18 +96,27 @@ def pytest_fixture_setup(
     finally:
         with contained("leak"):
             guard.fixture_setup_done(owner)
-            # Runs first when the fixture is finalized (finalizers run last-in, first-out),
-            # so what its teardown code starts belongs to it too.
+            # Runs first when the fixture is finalized, so what its teardown code starts
+            # belongs to it too.
             request.addfinalizer(lambda: guard.fixture_teardown_starts(owner))
 
 
-def pytest_fixture_post_finalizer(
-    fixturedef: pytest.FixtureDef[object], request: pytest.FixtureRequest
-) -> None:
-    if fixturedef.scope == "function":
-        return
+def _fixture_finalized(guard: Guard, owner: Owner) -> None:
     with contained("leak"):
-        request.config.stash[guard_key].fixture_finalized(fixturedef)
+        guard.fixture_finalized(owner)
+
+
+_function_scoped: dict[pytest.FixtureDef[object], bool] = {}
+"""Whether each fixture of the session is function-scoped (emptied when the session ends)."""
+
+
+def _is_function_scoped(fixturedef: pytest.FixtureDef[object]) -> bool:
+    # Remembered per fixture: its scope never changes, and reading it is slow enough (an
+    # enum's value) to matter for a hook that runs for every fixture of every test.
+    known = _function_scoped.get(fixturedef)
+    if known is None:
+        known = _function_scoped[fixturedef] = fixturedef.scope == "function"
+    return known
 
 
 class XfailFindings:

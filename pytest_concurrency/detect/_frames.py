@@ -116,8 +116,11 @@ def display_path(filename: str, root: str | None = None) -> str:
 Stack = tuple[Location, ...]
 
 
-_boundaries: set[object] = set()
-_boundary_names: set[tuple[str, str]] = set()
+_boundary_codes: dict[int, object] = {}
+"""Code objects that run a loop step, by ``id`` (a code object's hash is slow: see
+:data:`_code_kind`); the values keep them alive."""
+_boundary_functions: dict[str, tuple[str, ...]] = {}
+"""Functions that run a loop step: their name, and the ends of the file names they are in."""
 
 
 def add_step_boundary(code: object = None, *, function: str = "", file_suffix: str = "") -> None:
@@ -127,24 +130,22 @@ def add_step_boundary(code: object = None, *, function: str = "", file_suffix: s
     name (a library's scheduler, such as trio's ``unrolled_run`` in ``trio/_core/_run.py``).
     """
     added = False
-    if code is not None and code not in _boundaries:
-        _boundaries.add(code)
+    if code is not None and id(code) not in _boundary_codes:
+        _boundary_codes[id(code)] = code
         added = True
-    if function and (function, file_suffix) not in _boundary_names:
-        _boundary_names.add((function, file_suffix))
+    suffixes = _boundary_functions.get(function, ())
+    if function and file_suffix not in suffixes:
+        _boundary_functions[function] = (*suffixes, file_suffix)
         added = True
     if added:  # uvloop's hooks declare the same code for every callback they wrap
-        _code_kind.clear()
+        _forget_code_kinds()
 
 
 def _is_boundary(code: CodeType) -> bool:
-    return code in _boundaries or (
-        bool(_boundary_names)
-        and any(
-            code.co_name == name and code.co_filename.endswith(suffix)
-            for name, suffix in _boundary_names
-        )
-    )
+    if id(code) in _boundary_codes:
+        return True
+    suffixes = _boundary_functions.get(code.co_name)
+    return suffixes is not None and code.co_filename.endswith(suffixes)
 
 
 def walk(frame: FrameType | None, limit: int = 200) -> Stack:
@@ -160,7 +161,16 @@ def walk(frame: FrameType | None, limit: int = 200) -> Stack:
 
 
 _LIBRARY, _USER, _RUNNER, _STEP, _OURS = 0, 1, 2, 3, 4
-_code_kind: dict[CodeType, int] = {}
+_code_kind: dict[int, int] = {}
+"""The kind of each code object seen, by ``id``: a code object's hash is worked out anew on
+every look-up, from its name, bytecode and constants, which costs more than the walk itself.
+:data:`_codes_seen` keeps each of them alive, so that no ``id`` is reused while cached."""
+_codes_seen: list[CodeType] = []
+
+
+def _forget_code_kinds() -> None:
+    _code_kind.clear()
+    _codes_seen.clear()
 
 # Test runners and their async plugins: a creation reached through these with no user code in
 # between is the runner's own (the task pytest-asyncio runs a test in, anyio's runner task),
@@ -184,11 +194,11 @@ def refresh_runner_paths() -> None:
             paths.append(os.path.abspath(path))
     if tuple(paths) != _runner_paths:
         _runner_paths = tuple(paths)
-        _code_kind.clear()
+        _forget_code_kinds()
 
 
 def _kind_of(code: CodeType) -> int:
-    kind = _code_kind.get(code)
+    kind = _code_kind.get(id(code))
     if kind is None:
         filename = code.co_filename
         if _is_boundary(code):
@@ -201,7 +211,8 @@ def _kind_of(code: CodeType) -> int:
             kind = _OURS
         else:
             kind = _LIBRARY
-        _code_kind[code] = kind
+        _codes_seen.append(code)
+        _code_kind[id(code)] = kind
     return kind
 
 
@@ -254,7 +265,7 @@ def caller_site(
     code_kind = _code_kind
     while frame is not None and depth < limit:
         code = frame.f_code
-        kind = code_kind.get(code)
+        kind = code_kind.get(id(code))
         if kind is None:
             kind = _kind_of(code)
         if kind == _USER:

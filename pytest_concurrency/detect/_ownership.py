@@ -55,17 +55,25 @@ class Record:
     """One tracked creation.
 
     ``kind`` is "task", "thread" or "process"; ``ref()`` returns the object, or None once it
-    has been garbage-collected; ``site`` is where user code created it. ``abandoned`` is set,
-    for a task cancelled by its runner's shutdown, to the leak described while still pending.
+    has been garbage-collected; ``site`` is where user code created it; ``owner`` is who it
+    belongs to. ``abandoned`` is set, for a task cancelled by its runner's shutdown, to the leak
+    described while still pending.
     """
 
     # A plain class with slots: one is made for every task, thread and process recorded.
-    __slots__ = ("_site", "abandoned", "kind", "ref")
+    __slots__ = ("_site", "abandoned", "kind", "owner", "ref")
 
-    def __init__(self, kind: str, ref: Callable[[], Any], site: Location | CodeSite | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        ref: Callable[[], Any],
+        site: Location | CodeSite | None,
+        owner: Owner | None = None,
+    ) -> None:
         self.kind = kind
         self.ref = ref
         self._site = site
+        self.owner = owner
         self.abandoned: Any = None
 
     @property
@@ -88,7 +96,7 @@ class Owner:
     """
 
     # A plain class with slots: one is made for every test.
-    __slots__ = ("__weakref__", "_prune_at", "closed", "kinds", "label", "records")
+    __slots__ = ("_prune_at", "closed", "kinds", "label", "records")
 
     def __init__(self, label: str, kinds: frozenset[str] = frozenset(KINDS)) -> None:
         self.label = label
@@ -96,7 +104,6 @@ class Owner:
         self.records: list[Record] = []
         self.closed = False
         self._prune_at = 256
-        _live.add(self)
 
     def __repr__(self) -> str:
         return f"Owner({self.label!r}, closed={self.closed})"
@@ -121,14 +128,8 @@ def _may_leak(record: Record) -> bool:
     return True  # processes are few; keep them all until the check
 
 
-_live: weakref.WeakSet[Owner] = weakref.WeakSet()
 _stack: list[Owner] = []
 _stack_lock = threading.Lock()
-
-
-def live_owners() -> list[Owner]:
-    """Owners created and not yet checked."""
-    return [owner for owner in list(_live) if not owner.closed]
 
 
 def push(owner: Owner) -> None:
@@ -163,8 +164,24 @@ def strong(obj: Any) -> Callable[[], Any]:
     return lambda: obj
 
 
-_task_owners: dict[int, tuple[weakref.ReferenceType[Any], Owner]] = {}
-"""The owner of each recorded asyncio task, so that what the task makes belongs to it too."""
+_task_records: dict[int, Record] = {}
+"""The record of each recorded asyncio task still alive, by ``id``: what the task makes belongs
+to its owner too, and a runner that shuts its loop down looks here for tasks left pending."""
+
+
+class _TaskRef(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a recorded task that forgets the task's record when it is gone."""
+
+    __slots__ = ("key",)
+
+
+def _forget_task(ref: _TaskRef) -> None:
+    _task_records.pop(ref.key, None)
+
+
+def recorded_tasks() -> list[Record]:
+    """The records of the recorded tasks still alive, of owners not yet checked."""
+    return [record for record in list(_task_records.values()) if not record.owner.closed]
 
 
 def track(
@@ -188,13 +205,13 @@ def track(
     #    of the thread, if an owner started it.
     inherited: Owner | None = None
     from_task = False
-    if _task_owners:
+    if _task_records:
         running = loop if loop is not None else _get_running_loop()
         task = _current_task(running) if running is not None else None
         if task is not None:
-            entry = _task_owners.get(id(task))
-            if entry is not None and entry[0]() is task:
-                inherited, from_task = entry[1], True
+            entry = _task_records.get(id(task))
+            if entry is not None and entry.ref() is task:
+                inherited, from_task = entry.owner, True
     if inherited is None:
         inherited = getattr(threading.current_thread(), OWNER_ATTRIBUTE, None)
     # 2. Else the owner on top of the stack (the test or fixture running), if it checks this kind.
@@ -225,12 +242,11 @@ def track(
     ):
         return None
     if kind == "task":
-        # One weak reference serves the record and the task-to-owner map, and is made only
-        # for tasks that are recorded (most tasks of a suite are its runner's).
-        key = id(obj)
-        task_ref = weakref.ref(obj, lambda _: _task_owners.pop(key, None))
-        _task_owners[key] = (task_ref, owner)
-        record = Record(kind, task_ref, site)
+        # One weak reference serves the record and the map of recorded tasks, and is made
+        # only for tasks that are recorded (most tasks of a suite are its runner's).
+        task_ref = _TaskRef(obj, _forget_task)
+        task_ref.key = key = id(obj)
+        record = _task_records[key] = Record(kind, task_ref, site, owner)
     else:
         record = Record(kind, strong(obj) if kind == "process" else weak(obj), site)
     owner.records.append(record)
@@ -240,5 +256,5 @@ def track(
 
 
 def tasks_recorded() -> bool:
-    """Whether any recorded task may still be alive (else no task can have been leaked)."""
-    return bool(_task_owners)
+    """Whether any recorded task is still alive (else no task can have been leaked)."""
+    return bool(_task_records)
