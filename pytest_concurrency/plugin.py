@@ -12,8 +12,8 @@ import pytest
 
 from pytest_concurrency import _settings
 from pytest_concurrency._guard import FINDING_ATTRIBUTE, Guard, contained
-from pytest_concurrency.detect._ownership import Owner
 from pytest_concurrency._markers import MARKERS
+from pytest_concurrency.detect._ownership import Owner
 from pytest_concurrency.serve import _plugin as serve_plugin
 
 guard_key = pytest.StashKey[Guard]()

@@ -277,7 +277,9 @@ async def main():
         # callback does not keep the task alive either.
         receivers = {c.receiver for c in calls if c.usage == DROPPED and c.receiver >= 0}
         for call in calls:
-            if call.target not in TASK_SPAWNERS:
+            if call.target not in TASK_SPAWNERS and (
+                call.target is None or context.resolved(call.target) not in TASK_SPAWNERS
+            ):
                 continue
             if call.usage == DROPPED:
                 keep = call.in_async and not call.nested_scope

@@ -110,6 +110,12 @@ class RuleContext:
         seen.discard(None)
         return seen.pop() if len(seen) == 1 else None
 
+    def resolved(self, target: str) -> str:
+        """``target`` where it is defined, through the project's re-exports and the modules a
+        file star-imports (``create_task`` after ``from asyncio import *`` is
+        ``asyncio.create_task``)."""
+        return self.index.resolve(target)
+
     @cached_property
     def async_calls(self) -> list[CallFact]:
         """Calls made directly in the body of an ``async def``."""
@@ -167,12 +173,14 @@ class Rule:
         return (cls.__doc__ or "").strip().splitlines()[0]
 
 
-def display(call: CallFact) -> str:
-    """How a message names a call: its spelling, and what it resolves to if different."""
+def display(call: CallFact, target: str | None = None) -> str:
+    """How a message names a call: its spelling, and what it resolves to (``target``, by
+    default the call's own target) if different."""
     if call.is_with:
         return f"`with {call.spelling}:`"
     shown = f"`{call.spelling}()`"
-    target = call.target
+    if target is None:
+        target = call.target
     if target is None or target == call.spelling or target.endswith("." + call.spelling):
         return shown
     return f"{shown} ({public_name(target)})"

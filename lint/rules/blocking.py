@@ -42,7 +42,8 @@ class BlockingCallRule(Rule):
         if chain is None:
             fix_text = fix_text.replace(CALL, call.spelling)
             message = (
-                f"{display(call)} blocks the event loop while it {entry.doing}, so no other "
+                f"{display(call, context.resolved(call.target or ''))} blocks the event loop "
+                f"while it {entry.doing}, so no other "
                 f"task runs meanwhile; use {fix_text}"
             )
             return RawFinding(self.code, call.anchor, message, self.fix_for(blocking, framework))

@@ -36,7 +36,9 @@ def _offloaded(context: RuleContext, kind: str) -> Iterator[tuple[CallFact, Loca
     for call in context.facts.calls:
         if call.target is None:
             continue
-        offload = context.offloads.get(call.target)
+        offload = context.offloads.get(call.target) or context.offloads.get(
+            context.resolved(call.target)
+        )
         if offload is None or offload.kind != kind:
             continue
         if offload.executor is not None and not _is_thread_executor(call, offload.executor):

@@ -172,6 +172,7 @@ def _forget_code_kinds() -> None:
     _code_kind.clear()
     _codes_seen.clear()
 
+
 # Test runners and their async plugins: a creation reached through these with no user code in
 # between is the runner's own (the task pytest-asyncio runs a test in, anyio's runner task),
 # even when a decorator such as hypothesis's @given lies further out with the test's file name.

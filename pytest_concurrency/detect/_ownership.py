@@ -173,6 +173,7 @@ class _TaskRef(weakref.ref):  # type: ignore[type-arg]
     """A weak reference to a recorded task that forgets the task's record when it is gone."""
 
     __slots__ = ("key",)
+    key: int
 
 
 def _forget_task(ref: _TaskRef) -> None:
@@ -181,7 +182,11 @@ def _forget_task(ref: _TaskRef) -> None:
 
 def recorded_tasks() -> list[Record]:
     """The records of the recorded tasks still alive, of owners not yet checked."""
-    return [record for record in list(_task_records.values()) if not record.owner.closed]
+    return [
+        record
+        for record in list(_task_records.values())
+        if record.owner is not None and not record.owner.closed
+    ]
 
 
 def track(

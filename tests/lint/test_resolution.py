@@ -618,6 +618,33 @@ def test_star_imports_of_known_modules_resolve_and_the_last_one_wins() -> None:
     assert lint_source("from time import *\nasync def f():\n    unknown(1)\n") == []
 
 
+def test_star_imported_task_spawners_and_thread_offloads_are_recognised() -> None:
+    source = """\
+from asyncio import *
+from threading import *
+from concurrent.futures import *
+
+
+def crunch(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+async def main():
+    create_task(sleep(1))  # error: CC203
+    Thread(target=crunch, args=(10,)).start()  # error: CC301
+    await to_thread(crunch, 10)  # error: CC302
+    event = Event()
+    event.wait()  # error: CC107
+"""
+    findings = lint_source(source)
+    assert lines_and_codes(findings) == markers(source)
+    # The message names what the star import brought in, not the importing module.
+    assert "(threading.Event.wait)" in next(f.message for f in findings if f.code == "CC107")
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
