@@ -253,7 +253,7 @@ def track(
         task_ref.key = key = id(obj)
         record = _task_records[key] = Record(kind, task_ref, site, owner)
     else:
-        record = Record(kind, strong(obj) if kind == "process" else weak(obj), site)
+        record = Record(kind, strong(obj) if kind == "process" else weak(obj), site, owner)
     owner.records.append(record)
     if len(owner.records) >= owner._prune_at:
         owner.prune()
