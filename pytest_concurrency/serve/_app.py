@@ -194,7 +194,8 @@ class App:
     def call_sync(self, request: Request) -> Response:
         """Run a sync handler; exceptions become a recorded 500."""
         try:
-            return coerce_response(self.handler(request))
+            result = self.handler(request)
+            return result if type(result) is Response else coerce_response(result)
         except Exception as error:
             return self.failure(request, error)
 

@@ -214,6 +214,12 @@ def _head(status: int, content_type: str, keep_alive: bool) -> bytes:
 
 def encode_response(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
     """Serialise ``response`` as HTTP/1.1 bytes (``head_only`` for a HEAD request)."""
+    if response.headers is None and not head_only:
+        # The usual response, written out: this runs for every response of every server.
+        head = _HEAD_CACHE.get((response.status, response.content_type, keep_alive))
+        if head is not None:
+            body = response.body
+            return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
     head = _head(response.status, response.content_type, keep_alive)
     body = response.body
     if response.headers:

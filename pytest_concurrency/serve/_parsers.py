@@ -58,6 +58,9 @@ class RequestParser(Protocol):
 
     interim: bytes
     """Bytes to send right away (``100 Continue``), emptied by the caller."""
+    pauses: bool
+    """Whether the parser holds pipelined requests back until the one before is answered
+    (then ``resume()`` returns them); when False, ``resume()`` always returns nothing."""
     error: BadRequest | None
     """Set when the input turned out malformed: answer the requests returned so far, then
     send this error's response and close the connection (feeding more changes nothing)."""
@@ -99,6 +102,8 @@ def _body_too_large() -> BadRequest:
 
 class HttptoolsParser:
     """llhttp through httptools: callbacks collect each request as it is parsed."""
+
+    pauses = False
 
     __slots__ = (
         "_body",
@@ -242,6 +247,8 @@ class HttptoolsParser:
 
 class H11Parser:
     """h11: a pure-Python HTTP/1.1 state machine that also writes the responses."""
+
+    pauses = True
 
     def __init__(self, max_head: int, max_body: int, on_response_error: ResponseErrorHook) -> None:
         self._max_head = max_head

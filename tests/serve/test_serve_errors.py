@@ -98,6 +98,7 @@ class CrashingParser(HttptoolsParser):
     """A parser with a bug: it raises on a request for /crash-feed or after /crash-resume."""
 
     __slots__ = ("_crash_on_resume",)
+    pauses = True  # the servers call resume() after each request, as for h11
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
-from pytest_concurrency.serve._http import Request, error_response_bytes
+from pytest_concurrency.serve._http import Request, Response, error_response_bytes
 from pytest_concurrency.serve._parsers import BadRequest, RequestParser
 from pytest_concurrency.serve.models._loop_thread import LoopThreadEngine
 
@@ -151,7 +151,9 @@ class _HttpProtocol(asyncio.Protocol):
             while pending:
                 request = pending.popleft()
                 try:
-                    response = coerce_response(await call(request))
+                    response = await call(request)
+                    if type(response) is not Response:  # else a call less per request
+                        response = coerce_response(response)
                 except Exception as error:
                     response = app.failure(request, _remote_text(error))
                 data, keep_alive = parser.encode(request, response)
@@ -162,9 +164,8 @@ class _HttpProtocol(asyncio.Protocol):
                 if not keep_alive:
                     transport.close()
                     return
-                more = parser.resume()
-                if more:
-                    pending.extend(more)
+                if parser.pauses:
+                    pending.extend(parser.resume())
                 if (
                     self._reading_paused
                     and len(pending) < _MAX_PIPELINED // 4

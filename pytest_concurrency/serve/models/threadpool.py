@@ -60,7 +60,7 @@ class _Connection:
         self.closed = False
         self.registered = True  # in the selector; only the selector thread changes this
         self.rejected = False  # the parser's error is queued
-        self.served = 0  # responses sent, counted under ``lock``
+        self.served = 0  # responses sent, counted by the worker that owns the queue
 
 
 class ThreadpoolEngine(Engine):
@@ -195,42 +195,52 @@ class ThreadpoolEngine(Engine):
 
     # pool workers ----------------------------------------------------------------------
     def _work(self, connection: _Connection) -> None:
-        try:
-            self._serve_queue(connection)
-        except Exception as bug:  # the pool would keep it in a future nobody reads
-            self.app.connection_failure(bug, self.name)
-            self._retire(connection)
-
-    def _serve_queue(self, connection: _Connection) -> None:
+        """Answer ``connection``'s queued requests in order, until its queue is empty."""
         app = self.app
-        while True:
-            with connection.lock:
-                if connection.closed or not connection.pending:
-                    connection.busy = False
-                    if connection.eof and not connection.closed:
-                        self._close(connection)  # already unregistered by the selector
+        try:
+            while True:
+                with connection.lock:
+                    if connection.closed or not connection.pending:
+                        connection.busy = False
+                        if connection.eof and not connection.closed:
+                            self._close(connection)  # already unregistered by the selector
+                        return
+                    request = connection.pending.popleft()
+                if isinstance(request, BadRequest):
+                    with self._lock:
+                        self._bad_requests += 1
+                    self._send(connection, error_response_bytes(request.status, request.message))
+                    self._retire(connection)
                     return
-                request = connection.pending.popleft()
-            if isinstance(request, BadRequest):
-                with self._lock:
-                    self._bad_requests += 1
-                self._send(connection, error_response_bytes(request.status, request.message))
-                self._retire(connection)
-                return
-            response = app.call_sync(request)
-            with connection.lock:
+                response = app.call_sync(request)
                 parser = connection.parser
-                out, keep_alive = parser.encode(request, response)
-                more = parser.resume()
-                if more:
-                    connection.pending.extend(more)
-                if parser.error is not None and not connection.rejected:
-                    connection.rejected = True  # found by resume(): h11 parses lazily
-                    connection.pending.append(parser.error)
+                if parser.pauses:  # h11: encoding moves its state on, which reading also does
+                    with connection.lock:
+                        out, keep_alive = parser.encode(request, response)
+                        connection.pending.extend(parser.resume())
+                        if parser.error is not None and not connection.rejected:
+                            connection.rejected = True  # found by resume(): h11 parses lazily
+                            connection.pending.append(parser.error)
+                else:
+                    out, keep_alive = parser.encode(request, response)
+                # Only the worker that owns the queue (busy) counts; readers only read.
                 connection.served += 1
-            if not self._send(connection, out) or not keep_alive:
-                self._retire(connection)
-                return
+                try:
+                    sent = connection.sock.send(out)  # the usual case: all of it at once
+                except BlockingIOError:
+                    sent = 0
+                except (OSError, ValueError):  # reset, or closed by stop()
+                    sent = -1
+                if (
+                    sent < 0
+                    or (sent < len(out) and not self._send(connection, out[sent:]))
+                    or not keep_alive
+                ):
+                    self._retire(connection)
+                    return
+        except Exception as bug:  # the pool would keep it in a future nobody reads
+            app.connection_failure(bug, self.name)
+            self._retire(connection)
 
     def _retire(self, connection: _Connection) -> None:
         """Hand a connection that must close to the selector thread (from a worker)."""

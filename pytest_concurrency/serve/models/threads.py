@@ -112,7 +112,7 @@ class ThreadsEngine(Engine):
                         conn.sendall(out)
                         if not keep_alive:
                             return
-                    requests = parser.resume()
+                    requests = parser.resume() if parser.pauses else []
                 rejected = parser.error
                 if rejected is not None:  # after answering the requests that came before it
                     with lock:

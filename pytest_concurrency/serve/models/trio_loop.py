@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import trio
 
 from pytest_concurrency.serve._app import HandlerKind, coerce_response
-from pytest_concurrency.serve._http import error_response_bytes
+from pytest_concurrency.serve._http import Response, error_response_bytes
 from pytest_concurrency.serve.models._base import set_nodelay
 from pytest_concurrency.serve.models._loop_thread import LoopThreadEngine
 
@@ -84,7 +84,9 @@ class TrioEngine(LoopThreadEngine):
                 while requests:
                     for request in requests:
                         try:
-                            response = coerce_response(await handler(request))
+                            response = await handler(request)
+                            if type(response) is not Response:  # else a call less per request
+                                response = coerce_response(response)
                         except Exception as error:
                             response = app.failure(request, error)
                         out, keep_alive = parser.encode(request, response)
@@ -92,7 +94,7 @@ class TrioEngine(LoopThreadEngine):
                         await _send_all(sock, out)
                         if not keep_alive:
                             return
-                    requests = parser.resume()
+                    requests = parser.resume() if parser.pauses else []
                 rejected = parser.error
                 if rejected is not None:  # after answering the requests that came before it
                     self._bad_requests += 1
