@@ -184,6 +184,32 @@ class ModuleNamer:
         return ".".join(parts) or "__init__", is_package, directory
 
 
+_PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg")
+
+
+def project_roots(root: str) -> tuple[str, ...]:
+    """Further import roots for the files under ``root``: the project they belong to.
+
+    A test file in ``tests/`` (without ``__init__.py``) has ``tests/`` as its import root, yet
+    imports the project's package from the directory above, as pytest and an installed project
+    let it. The nearest directory at or above ``root`` with ``pyproject.toml``, ``setup.py`` or
+    ``setup.cfg`` is that project's; it and its ``src/`` (the src layout), when they are not
+    ``root`` itself, are where such imports are looked for next.
+    """
+    if os.path.basename(root) in ("site-packages", "dist-packages"):
+        return ()
+    directory = root
+    while True:
+        if any(os.path.isfile(os.path.join(directory, name)) for name in _PROJECT_MARKERS):
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return ()
+        directory = parent
+    found = [directory, os.path.join(directory, "src")]
+    return tuple(path for path in found if path != root and os.path.isdir(path))
+
+
 def _identifier(name: str) -> str:
     return name.replace("-", "_").replace(".", "_") or "_"
 

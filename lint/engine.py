@@ -34,6 +34,7 @@ from concurrency_lint.discover import (
     ModuleNamer,
     module_candidates,
     module_file,
+    project_roots,
     python_files,
 )
 from concurrency_lint.facts import DROPPED, STORED, FileFacts
@@ -224,6 +225,7 @@ class Linter:
             repr(dataclasses.astuple(self.settings)),
             repr(self.follow_imports),
             os.getcwd(),
+            repr(sorted({extra for read in reads for extra in project_roots(read.root)})),
             *(f"{read.absolute}\0{read.key}" for read in sorted(reads, key=lambda r: r.absolute)),
         ]
         return hashlib.blake2b("\n".join(parts).encode(), digest_size=16).hexdigest()
@@ -535,7 +537,16 @@ class Linter:
     def _module_finder(self) -> tuple[Callable[[str], str | None], set[str]]:
         """A function from module name to its file among the project's import roots, and
         the top-level names the project's modules can have."""
-        roots = {file.root for file in self.files.values()}
+        file_roots = {file.root for file in self.files.values()}
+        # Each file's own import root first, then the roots of the projects they belong to.
+        roots = list(dict.fromkeys(sorted(file_roots)))
+        roots += [
+            extra
+            for root in sorted(file_roots)
+            for extra in project_roots(root)
+            if extra not in file_roots
+        ]
+        roots = list(dict.fromkeys(roots))
         top_names: dict[str, set[str]] = {}
         absent_names = self._absent_names
         absent_files = self._absent_files

@@ -104,3 +104,31 @@ def test_a_package_re_exporting_a_submodule_name_does_not_loop(tmp_path: Path) -
         check=False,
     )
     assert (completed.returncode, completed.stdout) == (0, ""), completed.stderr
+
+
+@pytest.mark.parametrize("layout", ["flat", "src"])
+def test_a_test_file_alone_sees_the_package_of_its_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    # tests/ has no __init__.py: its import root is tests/, yet it imports the project's
+    # package from the project root (or src/), as pytest lets it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'shop'\n")
+    package = tmp_path / ("src/shop" if layout == "src" else "shop")
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "helpers.py").write_text(
+        "import time\n\ndef backoff():\n    time.sleep(1)\n\nasync def fetch(): ...\n"
+    )
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_shop.py").write_text(
+        "from shop.helpers import backoff, fetch\n\n"
+        "async def test_it():\n    backoff()\n    fetch()\n"
+    )
+    assert _found(tmp_path, "tests/test_shop.py") == [
+        ("tests/test_shop.py", 4, "CC101"),
+        ("tests/test_shop.py", 5, "CC201"),
+    ]
+    # Without a project file above it, tests/ stays the only place its imports are looked for.
+    (tmp_path / "pyproject.toml").unlink()
+    assert _found(tmp_path, "tests/test_shop.py") == []
