@@ -188,14 +188,15 @@ def check_header(name: object, value: object) -> None:
         )
 
 
-# The status line and the headers every response carries, precomputed for common cases so
-# the hot path is one bytes formatting operation.
-_HEAD_CACHE: dict[tuple[int, str, bool], bytes] = {}
+HEAD_CACHE: dict[tuple[int, str, bool], bytes] = {}
+"""The status line and the headers every response carries, by ``(status, content type,
+keep-alive)``: a response whose head is here (it was valid) and that adds no headers of its
+own is one bytes formatting operation (the parsers' ``encode`` does that itself)."""
 
 
 def _head(status: int, content_type: str, keep_alive: bool) -> bytes:
     key = (status, content_type, keep_alive)
-    head = _HEAD_CACHE.get(key)
+    head = HEAD_CACHE.get(key)
     if head is None:
         # Checked once per distinct head: a cached one was valid.
         if type(status) is not int or not 200 <= status <= 999:
@@ -207,19 +208,13 @@ def _head(status: int, content_type: str, keep_alive: bool) -> bytes:
             f"Content-Type: {content_type}\r\n"
             f"Connection: {connection}\r\n"
         ).encode("latin-1")
-        if len(_HEAD_CACHE) < 256:
-            _HEAD_CACHE[key] = head
+        if len(HEAD_CACHE) < 256:
+            HEAD_CACHE[key] = head
     return head
 
 
 def encode_response(response: Response, keep_alive: bool, head_only: bool = False) -> bytes:
     """Serialise ``response`` as HTTP/1.1 bytes (``head_only`` for a HEAD request)."""
-    if response.headers is None and not head_only:
-        # The usual response, written out: this runs for every response of every server.
-        head = _HEAD_CACHE.get((response.status, response.content_type, keep_alive))
-        if head is not None:
-            body = response.body
-            return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body)
     head = _head(response.status, response.content_type, keep_alive)
     body = response.body
     if response.headers:

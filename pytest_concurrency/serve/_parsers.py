@@ -23,6 +23,7 @@ import h11
 import httptools
 
 from pytest_concurrency.serve._http import (
+    HEAD_CACHE,
     Request,
     Response,
     check_header,
@@ -37,6 +38,8 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _CLOSED = httptools.HttpRequestParser(None)  # what a closed connection's parser points at
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")}
 _VERSIONS = frozenset({"1.0", "1.1"})
+_CONNECTION_HEADERS = (b"connection", b"proxy-connection")
+"""The headers that llhttp reads ``keep-alive`` and ``close`` from."""
 _SERVER_ERROR = error_response_bytes(500, "Internal Server Error")
 _SERVER_ERROR_HEAD = encode_response(Response(status=500), keep_alive=False, head_only=True)
 
@@ -107,6 +110,7 @@ class HttptoolsParser:
 
     __slots__ = (
         "_body",
+        "_connection_header",
         "_head_size",
         "_headers",
         "_hosts",
@@ -132,6 +136,7 @@ class HttptoolsParser:
         self._body: list[bytes] = []
         self._head_size = 0
         self._hosts = 0
+        self._connection_header = False
         self._refusal: BadRequest | None = None
         self.error: BadRequest | None = None
         self.interim = b""
@@ -153,11 +158,14 @@ class HttptoolsParser:
             raise _Refused
         size = len(name)
         if size == 4:
-            if name.lower() == b"host":
+            if name == b"Host" or name.lower() == b"host":
                 self._hosts += 1
         elif size == 6:
             if name.lower() == b"expect" and value.lower() == b"100-continue":
                 self.interim = _CONTINUE
+        elif size == 10 or size == 16:
+            if name.lower() in _CONNECTION_HEADERS:
+                self._connection_header = True
         elif size == 14 and name.lower() == b"content-length" and int(value) > self._max_body:
             # llhttp has checked the digits. Refuse now what the body limit would refuse
             # later, without asking the client for the body first.
@@ -172,7 +180,15 @@ class HttptoolsParser:
 
     def on_message_complete(self) -> None:
         parser = self._parser
-        version = parser.get_http_version()
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and not self._connection_header:
+            # llhttp keeps a connection alive without a Connection header only for a version
+            # whose numbers are both above 0, and of those it accepts only 1.1; asking for
+            # the version costs a sixth of the parse (httptools formats it anew each time).
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
+            self._connection_header = False
         hosts = self._hosts
         if hosts != 1 or version != "1.1":  # the usual request costs two comparisons
             if version not in _VERSIONS:
@@ -185,12 +201,12 @@ class HttptoolsParser:
         body = self._body
         self._ready.append(
             Request(
-                _METHODS.get(method) or method.decode("ascii"),
+                "GET" if method == b"GET" else _METHODS.get(method) or method.decode("ascii"),
                 self._url.decode("latin-1"),
                 self._headers,
                 b"".join(body) if body else b"",
                 version,
-                parser.should_keep_alive(),
+                keep_alive,
             )
         )
         self.interim = b""
@@ -231,8 +247,15 @@ class HttptoolsParser:
 
     def encode(self, request: Request, response: Response) -> tuple[bytes, bool]:
         keep_alive = request.keep_alive
+        head_only = request.method == "HEAD"
+        if response.headers is None and not head_only:
+            # The usual response, written out: every response of every server comes here.
+            head = HEAD_CACHE.get((response.status, response.content_type, keep_alive))
+            if head is not None:
+                body = response.body
+                return b"%sContent-Length: %d\r\n\r\n%s" % (head, len(body), body), keep_alive
         try:
-            return encode_response(response, keep_alive, request.method == "HEAD"), keep_alive
+            return encode_response(response, keep_alive, head_only), keep_alive
         except Exception as error:
             self._on_response_error(request, error)
             return _server_error(request), False

@@ -95,7 +95,7 @@ class _HttpProtocol(asyncio.Protocol):
                 if self._task is None:
                     self._task = self._loop.create_task(self._serve())
                     self._engine._tasks.add(self._task)
-                if len(pending) > _MAX_PIPELINED and not self._reading_paused:
+                if not self._reading_paused and len(pending) > _MAX_PIPELINED:
                     self._reading_paused = True
                     transport.pause_reading()
             if parser.error is not None:
@@ -141,7 +141,6 @@ class _HttpProtocol(asyncio.Protocol):
 
     async def _serve(self) -> None:
         engine = self._engine
-        app = engine.app
         call = engine._call
         pending = self._pending
         parser = self._parser
@@ -155,7 +154,7 @@ class _HttpProtocol(asyncio.Protocol):
                     if type(response) is not Response:  # else a call less per request
                         response = coerce_response(response)
                 except Exception as error:
-                    response = app.failure(request, _remote_text(error))
+                    response = engine.app.failure(request, _remote_text(error))
                 data, keep_alive = parser.encode(request, response)
                 engine._requests += 1
                 if transport.is_closing():
