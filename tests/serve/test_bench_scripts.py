@@ -66,3 +66,32 @@ def test_the_real_asyncio_processes_server_sends_the_bench_handlers_work_to_its_
     assert report.errors == {}
     assert report.requests == 40
     assert pool_cpu(pool) > before
+
+
+@pytest.mark.parametrize("lag_interval", [[], ["0.5"]])
+def test_the_real_server_script_serves_in_its_own_process_until_stdin_closes(lag_interval):
+    # What section 2b of bench_serve.py counts the instructions of, beside minimal_servers.py.
+    process = subprocess.Popen(
+        [sys.executable, str(BENCHMARKS / "real_server.py"), "asyncio", *lag_interval],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        port = int(process.stdout.readline())
+        report = run_load(
+            f"http://127.0.0.1:{port}", connections=2, requests=10, path="/?ms=1",
+            server_pids=[process.pid],
+        )  # fmt: skip
+        assert report.errors == {}
+        assert report.requests == 10
+    finally:
+        process.stdin.close()
+        process.stdout.close()
+        try:
+            assert process.wait(10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
