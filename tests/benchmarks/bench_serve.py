@@ -78,26 +78,33 @@ def log(message: str) -> None:
 
 
 @contextmanager
-def minimal_server(model: str) -> Iterator[tuple[str, list[int]]]:
-    """A minimal server of ``model`` in a subprocess pinned to the server CPU."""
-    process = subprocess.Popen(
-        [sys.executable, str(HERE / "minimal_servers.py"), model],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPU),
-    )
+def server_process(
+    command: list[str], stop_timeout: float = 10.0, **popen: Any
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """Run a server script that prints its port and serves until its stdin closes (as
+    ``minimal_servers.py`` and ``real_server.py`` do); yield the port and the process."""
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, **popen)
     try:
         assert process.stdout is not None
-        port = int(process.stdout.readline())
-        yield f"http://127.0.0.1:{port}", [process.pid]
+        yield int(process.stdout.readline()), process
     finally:
         assert process.stdin is not None
         process.stdin.close()
         try:
-            process.wait(10)
+            process.wait(stop_timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def minimal_server(model: str) -> Iterator[tuple[str, list[int]]]:
+    """A minimal server of ``model`` in a subprocess pinned to the server CPU."""
+    with server_process(
+        [sys.executable, str(HERE / "minimal_servers.py"), model],
+        preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPU),
+    ) as (port, process):
+        yield f"http://127.0.0.1:{port}", [process.pid]
 
 
 @contextmanager
@@ -296,34 +303,21 @@ def count_instructions(
     answers ``connections * per_connection`` requests, start-up and shutdown included."""
     with tempfile.TemporaryDirectory(prefix="bench-serve-ir-") as tmp:
         log_path = Path(tmp) / "callgrind.log"
-        process = subprocess.Popen(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--callgrind-out-file=/dev/null",
-                f"--log-file={log_path}",
-                sys.executable,
-                str(HERE / script),
-                model,
-                *extra,
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=HERE,
-            env={**os.environ, "PYTHONHASHSEED": "0"},
-        )
-        try:
-            assert process.stdout is not None
-            port = int(process.stdout.readline())
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            f"--log-file={log_path}",
+            sys.executable,
+            str(HERE / script),
+            model,
+            *extra,
+        ]
+        # Under valgrind, stopping takes as long as anything else: fifty times longer.
+        with server_process(
+            command, stop_timeout=120, cwd=HERE, env={**os.environ, "PYTHONHASHSEED": "0"}
+        ) as (port, _):
             closed_loop_requests(port, connections, per_connection)
-        finally:
-            assert process.stdin is not None
-            process.stdin.close()
-            try:
-                process.wait(120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
         found = re.search(r"Collected : (\d+)", log_path.read_text())
         if found is None:
             raise SystemExit(f"instruction count: no total from callgrind for {script} {model}")

@@ -18,9 +18,11 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "tests" / "benchmarks"
 
 
 @contextmanager
-def minimal_server(model: str) -> Iterator[tuple[str, int]]:
+def bench_server(script: str, *arguments: str) -> Iterator[tuple[str, int]]:
+    """``minimal_servers.py`` or ``real_server.py``: it prints its port, serves until stdin
+    closes, and must then exit cleanly."""
     process = subprocess.Popen(
-        [sys.executable, str(BENCHMARKS / "minimal_servers.py"), model],
+        [sys.executable, str(BENCHMARKS / script), *arguments],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
@@ -33,10 +35,11 @@ def minimal_server(model: str) -> Iterator[tuple[str, int]]:
         process.stdin.close()
         process.stdout.close()
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            assert process.wait(10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def pool_cpu(pids: list[int]) -> float:
@@ -44,7 +47,7 @@ def pool_cpu(pids: list[int]) -> float:
 
 
 def test_the_minimal_asyncio_processes_server_sends_work_to_its_pool():
-    with minimal_server("asyncio+processes") as (url, pid):
+    with bench_server("minimal_servers.py", "asyncio+processes") as (url, pid):
         pool = [child.pid for child in psutil.Process(pid).children()]
         assert pool  # forked before serving, as the real model's
         before = pool_cpu(pool)
@@ -71,27 +74,7 @@ def test_the_real_asyncio_processes_server_sends_the_bench_handlers_work_to_its_
 @pytest.mark.parametrize("lag_interval", [[], ["0.5"]])
 def test_the_real_server_script_serves_in_its_own_process_until_stdin_closes(lag_interval):
     # What section 2b of bench_serve.py counts the instructions of, beside minimal_servers.py.
-    process = subprocess.Popen(
-        [sys.executable, str(BENCHMARKS / "real_server.py"), "asyncio", *lag_interval],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert process.stdin is not None
-    assert process.stdout is not None
-    try:
-        port = int(process.stdout.readline())
-        report = run_load(
-            f"http://127.0.0.1:{port}", connections=2, requests=10, path="/?ms=1",
-            server_pids=[process.pid],
-        )  # fmt: skip
+    with bench_server("real_server.py", "asyncio", *lag_interval) as (url, pid):
+        report = run_load(url, connections=2, requests=10, path="/?ms=1", server_pids=[pid])
         assert report.errors == {}
         assert report.requests == 10
-    finally:
-        process.stdin.close()
-        process.stdout.close()
-        try:
-            assert process.wait(10) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
