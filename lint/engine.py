@@ -537,16 +537,11 @@ class Linter:
     def _module_finder(self) -> tuple[Callable[[str], str | None], set[str]]:
         """A function from module name to its file among the project's import roots, and
         the top-level names the project's modules can have."""
-        file_roots = {file.root for file in self.files.values()}
-        # Each file's own import root first, then the roots of the projects they belong to.
-        roots = list(dict.fromkeys(sorted(file_roots)))
-        roots += [
-            extra
-            for root in sorted(file_roots)
-            for extra in project_roots(root)
-            if extra not in file_roots
-        ]
-        roots = list(dict.fromkeys(roots))
+        file_roots = sorted({file.root for file in self.files.values()})
+        # The files' own import roots first, then those of the projects they belong to.
+        roots = list(
+            dict.fromkeys([*file_roots, *(extra for r in file_roots for extra in project_roots(r))])
+        )
         top_names: dict[str, set[str]] = {}
         absent_names = self._absent_names
         absent_files = self._absent_files

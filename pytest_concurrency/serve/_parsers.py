@@ -249,7 +249,7 @@ class HttptoolsParser:
         keep_alive = request.keep_alive
         head_only = request.method == "HEAD"
         if response.headers is None and not head_only:
-            # The usual response, written out: every response of every server comes here.
+            # The usual response, written out: every response parsed here comes this way.
             head = HEAD_CACHE.get((response.status, response.content_type, keep_alive))
             if head is not None:
                 body = response.body
