@@ -229,8 +229,9 @@ def serve(request: pytest.FixtureRequest) -> Iterator[Callable[..., ServerHandle
     interrupted. The test then fails if a handler raised (unless the server was started with
     ``fail_on_handler_error=False``), if the server did not stop cleanly, or if the detectors
     found something in the server's own processes (an isolated server, the ``processes``
-    model's workers), which the plugin cannot watch from here: an event loop blocked longer
-    than ``--loop-lag-ms``, or tasks, threads or processes the handlers left running.
+    model's workers, the ``asyncio+processes`` pool), which the plugin cannot watch from here:
+    an event loop blocked longer than ``--loop-lag-ms``, or tasks, threads or processes the
+    handlers left running.
     """
     from pytest_concurrency.serve._server import start_server
     from pytest_concurrency.serve.models._base import ServerStopError

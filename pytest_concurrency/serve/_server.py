@@ -354,7 +354,8 @@ class ServerHandle:
     @property
     def leaks(self) -> list[str]:
         """What the handlers left running in the server's own processes (an isolated server,
-        the ``processes`` model's workers), checked when it stopped."""
+        the ``processes`` model's workers, the ``asyncio+processes`` pool), checked when it
+        stopped."""
         findings: Findings = self._backend.findings()
         return list(findings.leaks)
 
@@ -422,7 +423,8 @@ def start_server(
     of that many milliseconds or more, ``watch_leaks`` (True, or some of ``"tasks"``,
     ``"threads"``, ``"processes"``) what the handlers left running when the server stopped
     (after ``leak_grace_ms``; ``leak_allow`` patterns are never reported). Both apply to an
-    isolated server and to the ``processes`` model's workers; their findings are on the
+    isolated server and to the ``processes`` model's workers, ``watch_leaks`` also to the
+    ``asyncio+processes`` pool (its loop runs here); their findings are on the
     handle (``loop_blocks``, ``leaks``) once it has stopped, and fail the test under the
     ``serve`` fixture, which passes the plugin's settings.
     """
@@ -470,7 +472,8 @@ def start_server(
     if watch.active and not info.watches_workers:
         raise ServeConfigError(
             "watch_loop_ms and watch_leaks are for the processes a server starts (isolated=True, "
-            "or the processes model's workers); in this process, the plugin watches loops and "
+            "the processes model's workers, the asyncio+processes pool); in this process, the "
+            "plugin watches loops and "
             "leaks (outside pytest: pytest_concurrency.detect.watch_loop and watch_leaks)"
         )
     options = replace(options, watch=watch)

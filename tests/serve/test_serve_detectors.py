@@ -186,8 +186,18 @@ def test_leaky(serve, isolated):
                 THREAD_LEAK,
             ],
         ),
+        (
+            "leaks_a_thread",
+            "asyncio+processes",
+            False,
+            [
+                "the asyncio+processes server (pool process *) left 1 thread running after it "
+                "ended*",
+                THREAD_LEAK,
+            ],
+        ),
     ],
-    ids=["isolated-thread", "isolated-task", "isolated-process", "worker-thread"],
+    ids=["isolated-thread", "isolated-task", "isolated-process", "worker-thread", "pool-thread"],
 )
 def test_what_a_handler_leaves_running_in_a_server_process_fails_the_test(
     pytester, handler, model, isolated, report
@@ -244,6 +254,22 @@ def test_an_isolated_server_reports_its_findings_on_the_handle(tmp_path, monkeyp
     assert server.loop_blocks == []
     [report] = server.leaks
     assert "the threads server (isolated, pid" in report
+    assert f"leaky_app.py:{THREAD_LINE}: threading.Thread(target=time.sleep" in report
+
+
+def test_the_asyncio_processes_pool_reports_what_its_work_left_running_on_the_handle(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "leaky_app.py").write_text(APP.strip("\n"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # Two pool processes, one request: one of them leaks, both are asked when the server stops.
+    server = start_server(
+        "leaky_app:leaks_a_thread", "asyncio+processes", workers=2, watch_leaks=["threads"]
+    )
+    with server:
+        assert httpx.get(server.url).text == "ok"
+    [report] = server.leaks
+    assert "the asyncio+processes server (pool process" in report
     assert f"leaky_app.py:{THREAD_LINE}: threading.Thread(target=time.sleep" in report
 
 

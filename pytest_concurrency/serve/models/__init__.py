@@ -78,6 +78,7 @@ MODELS: dict[str, ModelInfo] = {
             f"{_PKG}.asyncio_processes:AsyncioProcessesEngine",
             _BOTH,
             "an asyncio loop for I/O, a ProcessPoolExecutor for the handler's CPU work",
+            watches_workers=True,
         ),
     )
 }
