@@ -64,7 +64,7 @@ def _install_handler(
         _worker_barrier = barrier
 
 
-def _collect_findings(timeout: float) -> tuple[int, Findings]:
+def _collect_findings(timeout: float) -> Findings:
     """Runs once in each pool process when the server stops: end the leak watch, return what
     it found. The barrier holds each call until every pool process has one, so that no process
     takes two (a process still busy with a handler lets the others go after ``timeout``)."""
@@ -72,7 +72,7 @@ def _collect_findings(timeout: float) -> tuple[int, Findings]:
         _worker_barrier.wait(timeout)
     if _worker_watch is not None:
         _worker_watch.close()
-    return os.getpid(), _worker_findings
+    return _worker_findings
 
 
 def _run_handler(request: Request) -> Response | str:
@@ -190,5 +190,4 @@ class AsyncioProcessesEngine(AsyncioEngine):
             done, _ = concurrent.futures.wait(calls, timeout=timeout + 5.0)
             for call in done:
                 if call.exception() is None:
-                    _, findings = call.result()
-                    self._findings.add(findings)
+                    self._findings.add(call.result())
