@@ -9,6 +9,14 @@ from lint_helpers import lines_and_codes, lint, markers
 
 from concurrency_lint import Settings, fix_source, lint_paths, lint_source
 
+CRUNCH = """def crunch(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+"""
+"""A pure-Python loop: the CPU-bound function handed to threads in the samples below."""
+
 
 def test_aliased_imports_resolve() -> None:
     source = """
@@ -359,15 +367,10 @@ async def main():
 
 
 def test_extra_thread_offload_functions_from_configuration() -> None:
-    source = """
+    source = f"""
 import workers
 
-def crunch(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
+{CRUNCH}
 async def main():
     await workers.in_thread(crunch, 10)
     await workers.submit(5, job=crunch)
@@ -619,18 +622,13 @@ def test_star_imports_of_known_modules_resolve_and_the_last_one_wins() -> None:
 
 
 def test_star_imported_task_spawners_and_thread_offloads_are_recognised() -> None:
-    source = """\
+    source = f"""\
 from asyncio import *
 from threading import *
 from concurrent.futures import *
 
 
-def crunch(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
+{CRUNCH}
 
 async def main():
     create_task(sleep(1))  # error: CC203
@@ -865,16 +863,11 @@ class Connection:
 
 
 def test_the_advice_follows_the_framework_of_the_call_itself() -> None:
-    source = """
+    source = f"""
 import asyncio
 import trio
 
-def crunch(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
+{CRUNCH}
 async def on_asyncio():
     return await asyncio.to_thread(crunch, 10)
 
