@@ -56,7 +56,10 @@ class Guard:
         self.outside: list[Finding] = []
         self.test_owner: Owner | None = None
         self._errors_reported = 0
-        self._started = False
+        self.active = False
+        """Whether any detector runs in this session (read for every phase of every test)."""
+        # The threshold the listener has now: changed only around tests whose marker moves it.
+        self._listener_ms = settings.loop_lag_ms
         # (threshold, leak kinds, marker problem) of the test being run, read at its setup.
         self._marker_settings: tuple[float, frozenset[str], str] | None = None
 
@@ -69,12 +72,12 @@ class Guard:
         hooks.acquire(leaks=bool(self.settings.leak_kinds))
         if self.settings.lag_enabled:
             _steps.add_listener(self.listener)
-        self._started = True
+        self.active = True
 
     def stop(self) -> None:
-        if not self._started:
+        if not self.active:
             return
-        self._started = False
+        self.active = False
         _steps.remove_listener(self.listener)
         hooks.release(leaks=bool(self.settings.leak_kinds))
         _leaks.install_allow(self._previous_allow)
@@ -86,7 +89,7 @@ class Guard:
 
         Servers started in a subprocess watch their own loop with it.
         """
-        if not self._started or not self.settings.lag_enabled:
+        if not self.active or not self.settings.lag_enabled:
             return None
         threshold = (
             self._marker_settings[0]
@@ -101,11 +104,6 @@ class Guard:
 
     # --- phases --------------------------------------------------------------------------------
 
-    @property
-    def active(self) -> bool:
-        """Whether any detector runs in this session."""
-        return self._started
-
     def enter_phase(self, item: pytest.Item, when: str) -> str:
         """Start one phase of a test (setup, call, teardown) under the detectors.
 
@@ -113,65 +111,68 @@ class Guard:
         (failing before it runs would skip every other plugin's part of the phase, and their
         teardown would then trip over it), or an empty string.
         """
+        # This and leave_phase run three times for every test: the common path is written out.
         try:
-            return self._begin(item, when)
+            self.phase_findings = []
+            if when == "setup" or self._marker_settings is None:
+                self._marker_settings = marker_settings = self._read_markers(item)
+                if self.settings.lag_enabled and marker_settings[0] != self._listener_ms:
+                    self._set_threshold(marker_settings[0])
+                if when == "setup":
+                    if self.settings.leak_kinds:
+                        self.test_owner = Owner(f"test {item.nodeid}", kinds=marker_settings[1])
+                        _ownership.push(self.test_owner)
+                    return marker_settings[2]
         except Exception as exc:
             _runtime.internal_error("leak", exc)
-            return ""
+        return ""
 
     def leave_phase(self, item: pytest.Item, when: str, passed: bool, marker_problem: str) -> None:
         """End one phase: findings fail a phase that passed (or warn, in warn mode); when the
         phase failed on its own, they are added to its report as a section instead."""
-        findings: list[Finding] = []
+        findings: list[Finding] | None = None
         try:
-            findings = self._end(item, when)
+            if _steps.active and self.settings.lag_enabled:
+                # A server thread's loop may still be finishing a step that blocked it while
+                # serving this test (the response went out before the step ended): its finding
+                # belongs to this phase.
+                _steps.wait_for_blocked_steps(_BLOCKED_STEP_WAIT_S)
+            findings = self.phase_findings if self.phase_findings is not None else []
+            self.phase_findings = None
+            if when == "teardown":
+                self._end_test(findings)
         except Exception as exc:
             _runtime.internal_error("leak", exc)
         if marker_problem and not passed:
             item.add_report_section(when, "concurrency-guard", marker_problem)
-        self._deliver(item, when, findings, passed)
+        if findings or len(_runtime.errors) > self._errors_reported:
+            self._deliver(item, when, findings or [], passed)
         if marker_problem:
             pytest.fail(marker_problem, pytrace=False)
 
-    def _begin(self, item: pytest.Item, when: str) -> str:
-        if when == "setup" or self._marker_settings is None:
-            # Read once per test: the threshold holds for all of its phases (until _end).
-            try:
-                self._marker_settings = (
-                    *settings_for(item, self.settings.loop_lag_ms, self.settings.leak_kinds),
-                    "",
-                )
-            except MarkerError as exc:
-                self._marker_settings = (math.inf, frozenset(), str(exc))
-            if self.settings.lag_enabled:
-                self.listener.set_threshold(self._marker_settings[0])
-        _, kinds, problem = self._marker_settings
-        self.phase_findings = []
-        if when == "setup" and self.settings.leak_kinds:
-            self.test_owner = Owner(f"test {item.nodeid}", kinds=kinds)
-            _ownership.push(self.test_owner)
-        return problem if when == "setup" else ""
+    def _read_markers(self, item: pytest.Item) -> tuple[float, frozenset[str], str]:
+        """(threshold, leak kinds, marker problem) of a test: read once, at its setup, and in
+        force for all of its phases."""
+        try:
+            return (*settings_for(item, self.settings.loop_lag_ms, self.settings.leak_kinds), "")
+        except MarkerError as exc:
+            return (math.inf, frozenset(), str(exc))
 
-    def _end(self, item: pytest.Item, when: str) -> list[Finding]:
-        if _steps.active and self.settings.lag_enabled:
-            # A server thread's loop may still be finishing a step that blocked it while
-            # serving this test (the response went out before the step ended): its finding
-            # belongs to this phase.
-            _steps.wait_for_blocked_steps(_BLOCKED_STEP_WAIT_S)
-        findings, self.phase_findings = self.phase_findings, None
-        if findings is None:
-            findings = []
-        if when == "teardown" and self.test_owner is not None:
+    def _set_threshold(self, threshold_ms: float) -> None:
+        self._listener_ms = threshold_ms
+        self.listener.set_threshold(threshold_ms)
+
+    def _end_test(self, findings: list[Finding]) -> None:
+        """After a test's teardown: check what it left running, and go back to the defaults."""
+        if self.test_owner is not None:
             owner, self.test_owner = self.test_owner, None
             _ownership.remove(owner)
             report = _leaks.check(owner, self.settings.leak_grace_ms, self.allow)
             if report is not None:
                 findings.append(report)
-        if when == "teardown":
-            self._marker_settings = None
-            if self.settings.lag_enabled:
-                self.listener.set_threshold(self.settings.loop_lag_ms)
-        return findings
+        self._marker_settings = None
+        if self.settings.lag_enabled and self._listener_ms != self.settings.loop_lag_ms:
+            self._set_threshold(self.settings.loop_lag_ms)
 
     def _deliver(self, item: pytest.Item, when: str, findings: list[Finding], passed: bool) -> None:
         if len(_runtime.errors) > self._errors_reported:
@@ -248,7 +249,7 @@ class Guard:
 
     def fixture_setup_owner(self, name: str, scope: str) -> Owner | None:
         """The owner for a fixture wider than a function, pushed while it sets up."""
-        if not self._started or not self.settings.leak_kinds or scope == "function":
+        if not self.active or not self.settings.leak_kinds or scope == "function":
             return None
         owner = Owner(f"fixture {name!r} ({scope} scope)", kinds=self.settings.leak_kinds)
         _ownership.push(owner)

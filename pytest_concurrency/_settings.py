@@ -23,7 +23,7 @@ class Settings:
     eight times as much.)
     """
 
-    __slots__ = ("leak_allow", "leak_grace_ms", "leak_kinds", "loop_lag_ms", "mode")
+    __slots__ = ("lag_enabled", "leak_allow", "leak_grace_ms", "leak_kinds", "loop_lag_ms", "mode")
 
     def __init__(
         self,
@@ -38,10 +38,8 @@ class Settings:
         self.leak_grace_ms = leak_grace_ms
         self.leak_allow = leak_allow
         self.mode = mode
-
-    @property
-    def lag_enabled(self) -> bool:
-        return self.loop_lag_ms > 0
+        self.lag_enabled = loop_lag_ms > 0
+        """Whether the loop-lag detector runs (read for every phase of every test)."""
 
     def header(self) -> str:
         lag = f"loop-lag {self.loop_lag_ms:g} ms" if self.lag_enabled else "loop-lag off"

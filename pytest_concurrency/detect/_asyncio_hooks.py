@@ -30,6 +30,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable
+from threading import get_ident as _get_ident
 from typing import Any
 
 from pytest_concurrency.detect import _leaks, _ownership, _steps
@@ -66,7 +67,11 @@ def attach(loop: Any) -> None:
     key = id(loop)
     monitor = _steps.active.get(key)
     if monitor is not None:
-        monitor.bind_to_current_thread()
+        # A runner runs its loop several times per test, nearly always on the same thread.
+        # (An ident is reused only once its thread has ended: a loop moved to such a thread
+        # keeps the old thread's clock, which can only subtract less from its steps.)
+        if monitor.thread_id != _get_ident():
+            monitor.bind_to_current_thread()
         return
     try:
         ref = weakref.ref(loop, _steps.monitor_finalizer(key))
@@ -141,7 +146,7 @@ def _loop_patches(loop_class: Any) -> list[Patch]:
                 attach(self)
             except Exception as exc:
                 internal_error("loop-lag", exc)
-        return run_forever(self, *args, **kwargs)
+        return run_forever(self, *args, **kwargs) if args or kwargs else run_forever(self)
 
     def patched_close(self: Any) -> Any:
         if _ownership.tracking and not self.is_running():
@@ -155,7 +160,10 @@ def _loop_patches(loop_class: Any) -> list[Patch]:
             detach(self)
 
     def patched_create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
-        task = create_task(self, coro, *args, **kwargs)
+        # Nearly every caller passes the coroutine alone: then a plain call is cheaper.
+        task = (
+            create_task(self, coro, *args, **kwargs) if args or kwargs else create_task(self, coro)
+        )
         if _ownership.tracking:
             runs = getattr(coro, "cr_code", None)
             if id(runs) not in _LOOP_CLEAN_UP:
