@@ -30,7 +30,6 @@ import os
 import sys
 import weakref
 from collections.abc import Callable
-from threading import get_ident as _get_ident
 from typing import Any
 
 from pytest_concurrency.detect import _leaks, _ownership, _steps
@@ -67,11 +66,7 @@ def attach(loop: Any) -> None:
     key = id(loop)
     monitor = _steps.active.get(key)
     if monitor is not None:
-        # A runner runs its loop several times per test, nearly always on the same thread.
-        # (An ident is reused only once its thread has ended: a loop moved to such a thread
-        # keeps the old thread's clock, which can only subtract less from its steps.)
-        if monitor.thread_id != _get_ident():
-            monitor.bind_to_current_thread()
+        monitor.bind_to_current_thread()
         return
     try:
         ref = weakref.ref(loop, _steps.monitor_finalizer(key))
