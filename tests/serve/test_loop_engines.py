@@ -3,6 +3,7 @@ cannot stop is reported with the line it is stuck on, on every loop model."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -72,3 +73,42 @@ def test_loop_that_cannot_stop_is_reported_where_it_is_stuck(
     assert f"the {model} event loop thread" in message
     assert "did not stop within 5 s; it is stuck here:" in message
     assert "release.wait(30)" in message
+
+
+@pytest.mark.parametrize("model", ["asyncio", "uvloop"])
+def test_handler_that_outlives_its_client_and_ignores_cancellation_is_reported_at_stop(
+    model: str, release: threading.Event
+) -> None:
+    entered = threading.Event()
+    cancelled = threading.Event()
+
+    async def handle(request: Request) -> Response:
+        entered.set()
+        # Past the server's shutdown timeout, but it ends: the loop thread can still stop.
+        for _ in range(50):
+            try:
+                await asyncio.sleep(0.02)
+            except asyncio.CancelledError:  # the client went away; this handler goes on
+                cancelled.set()
+        return Response(b"")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    options = ServeOptions(shutdown_timeout=0.2)
+    engine = engine_class(model)(model, App(handle), listener, options)
+    engine.start()
+    try:
+        with socket.create_connection(listener.getsockname()[:2], timeout=10) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert entered.wait(10)
+        assert cancelled.wait(10)  # the server cancelled the handler of the closed connection
+    finally:
+        with pytest.raises(ServerStopError) as stopped:
+            engine.stop()
+        release.set()
+    message = str(stopped.value)
+    assert f"1 handler task(s) of the {model} server ignored cancellation for 0.2 s" in message
+    # The handler's own line, not only the server's frame that awaits it.
+    suspended = [line for line in message.splitlines() if "suspended at" in line]
+    assert len(suspended) == 1
+    assert "test_loop_engines.py:" in suspended[0]
+    assert suspended[0].endswith(": await asyncio.sleep(0.02)")

@@ -73,9 +73,14 @@ class _HttpProtocol(asyncio.Protocol):
         engine._protocols.discard(self)
         engine._connections_open -= 1
         self._parser.close()
-        if self._task is not None:
-            # The client is gone: nobody will read the answer of an in-flight handler.
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # The client is gone: nobody will read the answer of an in-flight handler. The
+            # engine keeps the task until it ends, to wait for it when the server stops.
+            task.cancel()
+            if not task.done():
+                engine._orphans.add(task)
+                task.add_done_callback(engine._orphans.discard)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -94,7 +99,6 @@ class _HttpProtocol(asyncio.Protocol):
                 pending.extend(requests)
                 if self._task is None:
                     self._task = self._loop.create_task(self._serve())
-                    self._engine._tasks.add(self._task)
                 if not self._reading_paused and len(pending) > _MAX_PIPELINED:
                     self._reading_paused = True
                     transport.pause_reading()
@@ -181,8 +185,6 @@ class _HttpProtocol(asyncio.Protocol):
         except Exception as bug:  # a task's exception would only be logged
             self._fail(bug)
         finally:
-            if self._task is not None:
-                engine._tasks.discard(self._task)
             self._task = None
 
 
@@ -204,7 +206,9 @@ class AsyncioEngine(LoopThreadEngine):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_future: asyncio.Future[None] | None = None
         self._protocols: set[_HttpProtocol] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        # Requests in flight run in their connection's task (``_HttpProtocol._task``); a task
+        # whose connection is gone is kept here until it ends.
+        self._orphans: set[asyncio.Task[None]] = set()
         self._adopting: set[asyncio.Task[Any]] = set()
         self._call: Callable[[Request], Awaitable[Any]] = self.app.handler
 
@@ -267,9 +271,11 @@ class AsyncioEngine(LoopThreadEngine):
         finally:
             if server is not None:
                 server.close()
-            for protocol in list(self._protocols):
+            protocols = list(self._protocols)
+            tasks = [p._task for p in protocols if p._task is not None and not p._task.done()]
+            tasks += [task for task in self._orphans if not task.done()]
+            for protocol in protocols:
                 protocol.abort()
-            tasks = [task for task in self._tasks if not task.done()]
             for task in tasks:
                 task.cancel()
             if tasks:
@@ -376,7 +382,15 @@ def _cancel_remaining(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def _task_stack(task: asyncio.Task[Any]) -> str:
+    """Where a task is: its own frame, and the line of user code it is suspended at (the
+    handler's, which its own frame only awaits)."""
+    # Imported here: only a failing stop needs it.
+    from pytest_concurrency.detect._leaks import suspended_at
+
     lines = [f"  task {task.get_name()}:"]
     for frame in task.get_stack():
         lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} in {frame.f_code.co_name}")
+    where = suspended_at(task.get_coro())
+    if where is not None:
+        lines.append(f"    suspended at {where.describe()}")
     return "\n".join(lines)
