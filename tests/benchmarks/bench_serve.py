@@ -23,6 +23,7 @@ runs alternate between the real and the minimal server; medians are reported. Th
 load average is printed: on a busy machine every figure is noisier.
 
     python tests/benchmarks/bench_serve.py [--quick] [--sections 1,2,2b,3,4] [--json PATH]
+        [--models threadpool,uvloop] [--pairs N]
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,8 @@ class Options:
     duration: float
     big_duration: float
     quick: bool
+    models: tuple[str, ...] = tuple(MODELS)
+    """The models sections 2 and 2b measure (``--models``)."""
 
 
 # 1. parser -----------------------------------------------------------------------------------
@@ -168,7 +171,7 @@ def bench_parsers(opts: Options) -> dict[str, Any]:
 def bench_overhead(opts: Options) -> dict[str, Any]:
     log("2. Server overhead: 2,000 req/s over 1,000 connections, 10 ms I/O, every model")
     rows = {}
-    for model in MODELS:
+    for model in opts.models:
         if not MODELS[model].available:
             log(f"   {model}: not installed, skipped")
             continue
@@ -340,7 +343,7 @@ def bench_instructions(opts: Options) -> dict[str, Any]:
         return {}
     rows: dict[str, Any] = {}
     for model in INSTRUCTION_MODELS:
-        if not MODELS[model].available:
+        if model not in opts.models or not MODELS[model].available:
             continue
         per_request = {}
         for name, script, extra in (
@@ -559,7 +562,22 @@ def main() -> int:
         "--sections", default="1,2,2b,3,4", help="comma-separated: 1,2,2b,3,4 (default: all)"
     )
     parser.add_argument("--json", type=Path, help="also write the numbers as JSON")
+    parser.add_argument(
+        "--models",
+        help=f"comma-separated models for sections 2 and 2b (default: {','.join(MODELS)})",
+    )
+    parser.add_argument(
+        "--pairs", type=int, help="pairs of runs per model in section 2 (default: 7; --quick: 2)"
+    )
     args = parser.parse_args()
+    models = tuple(MODELS)
+    if args.models:
+        models = tuple(name.strip() for name in args.models.split(","))
+        unknown = [name for name in models if name not in MODELS]
+        if unknown:
+            parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    if args.pairs is not None and args.pairs < 1:
+        parser.error("--pairs must be at least 1")
     if len(os.sched_getaffinity(0)) < 2:
         print("bench_serve needs 2 CPUs (server and load generator on separate cores)")
         return 2
@@ -569,6 +587,7 @@ def main() -> int:
         if args.quick
         else Options(reps=5, overhead_reps=7, duration=3.0, big_duration=10.0, quick=False)
     )
+    opts = replace(opts, models=models, overhead_reps=args.pairs or opts.overhead_reps)
     load_before = os.getloadavg()[0]
     print(
         f"## bench_serve ({'quick' if args.quick else 'full'}): {os.cpu_count()} CPUs, "
