@@ -169,7 +169,7 @@ def bench_parsers(opts: Options) -> dict[str, Any]:
 
 # 2. overhead against the minimal servers and p50 at 2,000 req/s / 1,000 connections ----------
 def bench_overhead(opts: Options) -> dict[str, Any]:
-    log("2. Server overhead: 2,000 req/s over 1,000 connections, 10 ms I/O, every model")
+    log("2. Server overhead: 2,000 req/s over 1,000 connections, 10 ms I/O, each model")
     rows = {}
     for model in opts.models:
         if not MODELS[model].available:
