@@ -58,8 +58,6 @@ class Guard:
         self._errors_reported = 0
         self.active = False
         """Whether any detector runs in this session (read for every phase of every test)."""
-        # The threshold the listener has now: changed only around tests whose marker moves it.
-        self._listener_ms = settings.loop_lag_ms
         # (threshold, leak kinds, marker problem) of the test being run, read at its setup.
         self._marker_settings: tuple[float, frozenset[str], str] | None = None
 
@@ -116,8 +114,8 @@ class Guard:
             self.phase_findings = []
             if when == "setup" or self._marker_settings is None:
                 self._marker_settings = marker_settings = self._read_markers(item)
-                if self.settings.lag_enabled and marker_settings[0] != self._listener_ms:
-                    self._set_threshold(marker_settings[0])
+                if self.settings.lag_enabled:
+                    self.listener.set_threshold(marker_settings[0])
                 if when == "setup":
                     if self.settings.leak_kinds:
                         self.test_owner = Owner(f"test {item.nodeid}", kinds=marker_settings[1])
@@ -158,10 +156,6 @@ class Guard:
         except MarkerError as exc:
             return (math.inf, frozenset(), str(exc))
 
-    def _set_threshold(self, threshold_ms: float) -> None:
-        self._listener_ms = threshold_ms
-        self.listener.set_threshold(threshold_ms)
-
     def _end_test(self, findings: list[Finding]) -> None:
         """After a test's teardown: check what it left running, and go back to the defaults."""
         if self.test_owner is not None:
@@ -171,8 +165,8 @@ class Guard:
             if report is not None:
                 findings.append(report)
         self._marker_settings = None
-        if self.settings.lag_enabled and self._listener_ms != self.settings.loop_lag_ms:
-            self._set_threshold(self.settings.loop_lag_ms)
+        if self.settings.lag_enabled:
+            self.listener.set_threshold(self.settings.loop_lag_ms)
 
     def _deliver(self, item: pytest.Item, when: str, findings: list[Finding], passed: bool) -> None:
         if len(_runtime.errors) > self._errors_reported:
