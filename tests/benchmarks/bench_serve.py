@@ -29,6 +29,7 @@ load average is printed: on a busy machine every figure is noisier.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -42,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,42 @@ def real_server(model: str, **options: Any) -> Iterator[ServerHandle]:
 def measure(server: Callable[[], Any], **load: Any) -> LoadReport:
     """Load a real server (a handle: loop lag is measured too) or a minimal one (a URL)."""
     with server() as target:
-        if isinstance(target, ServerHandle):
-            return run_load(target, cpu_affinity=LOAD_CPU, **load)
-        url, pids = target
-        return run_load(url, server_pids=pids, cpu_affinity=LOAD_CPU, **load)
+        return _load(target, **load)
+
+
+def measure_together(*servers: Callable[[], Any], **load: Any) -> list[LoadReport]:
+    """Load several servers at once, each by its own generator process.
+
+    The servers share the server core, and whatever else slows the machine down while they
+    run slows them all alike: it cancels out of the ratio of their CPU per request. Run one
+    after the other, the same server's CPU per request moves by 10-30% on a shared machine.
+    """
+    with ExitStack() as stack:
+        targets = [stack.enter_context(server()) for server in servers]
+        reports: list[LoadReport | None] = [None] * len(targets)
+        failures: list[BaseException] = []
+
+        def run(index: int) -> None:
+            try:
+                reports[index] = _load(targets[index], **load)
+            except BaseException as failure:  # re-raised below, in the calling thread
+                failures.append(failure)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(targets))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+        return [report for report in reports if report is not None]
+
+
+def _load(target: Any, **load: Any) -> LoadReport:
+    if isinstance(target, ServerHandle):
+        return run_load(target, cpu_affinity=LOAD_CPU, **load)
+    url, pids = target
+    return run_load(url, server_pids=pids, cpu_affinity=LOAD_CPU, **load)
 
 
 def median(values: list[float | None]) -> float | None:
@@ -142,6 +175,8 @@ class Options:
     quick: bool
     models: tuple[str, ...] = tuple(MODELS)
     """The models sections 2 and 2b measure (``--models``)."""
+    self_check: bool = False
+    """Section 2 measures each minimal server against itself (``--self-check``)."""
 
 
 # 1. parser -----------------------------------------------------------------------------------
@@ -167,6 +202,19 @@ def bench_parsers(opts: Options) -> dict[str, Any]:
     return {"httptools_us": httptools, "h11_us": h11, "h11_over_httptools": ratio}
 
 
+def _ratios(pairs: list[tuple[LoadReport, LoadReport]]) -> list[float]:
+    """CPU per request of the first of each pair over the second's."""
+    return [
+        a.cpu_us_per_request / b.cpu_us_per_request
+        for a, b in pairs
+        if a.cpu_us_per_request and b.cpu_us_per_request
+    ]
+
+
+def _range(values: list[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}" if values else "-"
+
+
 # 2. overhead against the minimal servers and p50 at 2,000 req/s / 1,000 connections ----------
 def bench_overhead(opts: Options) -> dict[str, Any]:
     log("2. Server overhead: 2,000 req/s over 1,000 connections, 10 ms I/O, each model")
@@ -177,17 +225,26 @@ def bench_overhead(opts: Options) -> dict[str, Any]:
             continue
         ours: list[LoadReport] = []
         minimal: list[LoadReport] = []
+        together: list[tuple[LoadReport, LoadReport]] = []
+        minimal_server_ = functools.partial(minimal_server, model)
+        reference = minimal_server_ if opts.self_check else functools.partial(real_server, model)
         for rep in range(opts.overhead_reps):
             load = {"connections": 1000, "rate": 2000, "duration": opts.duration, "path": "/?ms=10"}
-            # Alternate which goes first: a pair's first run must not always be the real one.
+            # Alone, for latency: alternate which goes first, so that a pair's first run is not
+            # always the real one.
             if rep % 2 == 0:
-                ours.append(measure(lambda model=model: real_server(model), **load))
-                minimal.append(measure(lambda model=model: minimal_server(model), **load))
+                ours.append(measure(reference, **load))
+                minimal.append(measure(minimal_server_, **load))
             else:
-                minimal.append(measure(lambda model=model: minimal_server(model), **load))
-                ours.append(measure(lambda model=model: real_server(model), **load))
+                minimal.append(measure(minimal_server_, **load))
+                ours.append(measure(reference, **load))
+            # Side by side, for CPU per request: both at once on the server core.
+            pair = measure_together(reference, minimal_server_, **load)
+            together.append((pair[0], pair[1]))
             log(
-                f"   {model} rep {rep + 1}: {fmt(ours[-1].cpu_us_per_request, 0)} vs "
+                f"   {model} rep {rep + 1}: side by side {fmt(pair[0].cpu_us_per_request, 0)} vs "
+                f"{fmt(pair[1].cpu_us_per_request, 0)} us/request; alone "
+                f"{fmt(ours[-1].cpu_us_per_request, 0)} vs "
                 f"{fmt(minimal[-1].cpu_us_per_request, 0)} us/request, p50 "
                 f"{fmt(ours[-1].p50_ms, 2)} vs {fmt(minimal[-1].p50_ms, 2)} ms"
             )
@@ -205,19 +262,15 @@ def bench_overhead(opts: Options) -> dict[str, Any]:
                 )
                 p50 = fmt(on_loop[-1].p50_ms, 2)
                 log(f"   {model} rep {rep + 1}, I/O on the loop: p50 {p50} ms")
-        our_cpu = median([r.cpu_us_per_request for r in ours])
-        min_cpu = median([r.cpu_us_per_request for r in minimal])
-        ratios = [
-            a.cpu_us_per_request / b.cpu_us_per_request
-            for a, b in zip(ours, minimal, strict=False)
-            if a.cpu_us_per_request and b.cpu_us_per_request
-        ]
+        ratios = _ratios(together)
+        alone = _ratios(list(zip(ours, minimal, strict=False)))
         rows[model] = {
-            "cpu_us": our_cpu,
-            "minimal_cpu_us": min_cpu,
+            "cpu_us": median([a.cpu_us_per_request for a, _ in together]),
+            "minimal_cpu_us": median([b.cpu_us_per_request for _, b in together]),
             "ratio": median(list(ratios)),
-            "ratio_of_medians": our_cpu / min_cpu if our_cpu and min_cpu else None,
             "ratio_per_pair": [round(r, 3) for r in ratios],
+            "ratio_alone": median(list(alone)),
+            "ratio_alone_per_pair": [round(r, 3) for r in alone],
             "p50_ms": median([r.p50_ms for r in on_loop or ours]),
             "p99_ms": median([r.p99_ms for r in on_loop or ours]),
             "p50_offloading_ms": median([r.p50_ms for r in ours]) if on_loop else None,
@@ -225,13 +278,15 @@ def bench_overhead(opts: Options) -> dict[str, Any]:
             "errors": sum(r.error_count for r in ours),
             "achieved_rps": median([r.achieved_rps for r in ours]),
         }
+    title = "the minimal server against itself (--self-check)" if opts.self_check else "each model"
     print(
         "\n### 2. Server overhead and latency: 2,000 req/s offered over 1,000 connections, "
-        "10 ms of I/O, server on 1 core"
+        f"10 ms of I/O, server on 1 core: {title}"
     )
     print(
-        "| model | CPU/request | minimal server | ratio, median of pairs (target <= 1.25) "
-        "| pairs | p50 (target <= 11.5 ms) | p99 | minimal p50 |\n|---|---|---|---|---|---|---|---|"
+        "| model | CPU/request | minimal server | ratio, side by side (target <= 1.25) "
+        "| range | ratio, one after the other | range | p50 (target <= 11.5 ms) | p99 "
+        "| minimal p50 |\n|---|---|---|---|---|---|---|---|---|---|"
     )
     for model, row in rows.items():
         ratio = row["ratio"]
@@ -240,8 +295,8 @@ def bench_overhead(opts: Options) -> dict[str, Any]:
         p50_verdict = "met" if p50 is not None and p50 <= 11.5 else "MISSED"
         print(
             f"| {model} | {fmt(row['cpu_us'], 0)} us | {fmt(row['minimal_cpu_us'], 0)} us | "
-            f"{fmt(ratio, 2)} ({verdict}) | "
-            f"{min(row['ratio_per_pair']):.2f}-{max(row['ratio_per_pair']):.2f} | "
+            f"{fmt(ratio, 2)} ({verdict}) | {_range(row['ratio_per_pair'])} | "
+            f"{fmt(row['ratio_alone'], 2)} | {_range(row['ratio_alone_per_pair'])} | "
             f"{fmt(p50, 2)} ms ({p50_verdict}) | "
             f"{fmt(row['p99_ms'], 1)} ms | {fmt(row['minimal_p50_ms'], 2)} ms |"
         )
@@ -569,6 +624,12 @@ def main() -> int:
     parser.add_argument(
         "--pairs", type=int, help="pairs of runs per model in section 2 (default: 7; --quick: 2)"
     )
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="section 2: measure each minimal server against itself, to see how far its "
+        "ratios move when nothing differs",
+    )
     args = parser.parse_args()
     models = tuple(MODELS)
     if args.models:
@@ -587,7 +648,12 @@ def main() -> int:
         if args.quick
         else Options(reps=5, overhead_reps=7, duration=3.0, big_duration=10.0, quick=False)
     )
-    opts = replace(opts, models=models, overhead_reps=args.pairs or opts.overhead_reps)
+    opts = replace(
+        opts,
+        models=models,
+        overhead_reps=args.pairs or opts.overhead_reps,
+        self_check=args.self_check,
+    )
     load_before = os.getloadavg()[0]
     print(
         f"## bench_serve ({'quick' if args.quick else 'full'}): {os.cpu_count()} CPUs, "

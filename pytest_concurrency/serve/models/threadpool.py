@@ -135,7 +135,6 @@ class ThreadpoolEngine(Engine):
             return
         except OSError:
             data = b""
-        submit = False
         with connection.lock:
             if not data:
                 selector.unregister(sock)
@@ -145,7 +144,8 @@ class ThreadpoolEngine(Engine):
                     self._close(connection)
                 return
             parser = connection.parser
-            requests: list[Request | BadRequest] = list(parser.feed(data))
+            # A new list of the requests completed by this read (often empty: only a part came).
+            requests: list[Request | BadRequest] = parser.feed(data)
             if parser.interim:
                 interim, parser.interim = parser.interim, b""
                 with contextlib.suppress(OSError):
@@ -157,16 +157,17 @@ class ThreadpoolEngine(Engine):
                 connection.eof = True
                 if not connection.rejected:
                     connection.rejected = True
-                    requests.append(parser.error)
-            if requests:
+                    requests = [*requests, parser.error]
+            if not requests:
+                return
+            if connection.busy:  # its worker answers these after the ones it has
                 connection.pending.extend(requests)
-                if not connection.busy:
-                    connection.busy = True
-                    submit = True
-        if submit:
-            # RuntimeError: the pool is shutting down; stop() closes the rest.
-            with contextlib.suppress(RuntimeError):
-                self._pool.submit(self._work, connection)
+                return
+            connection.busy = True
+        try:  # noqa: SIM105 - cheaper than a context manager, on every request
+            self._pool.submit(self._work, connection, requests)
+        except RuntimeError:
+            pass  # the pool is shutting down; stop() closes the rest
 
     def _abandon(self, selector: selectors.BaseSelector, connection: _Connection) -> None:
         """Stop serving ``connection`` after a failure of ours (selector thread)."""
@@ -194,50 +195,61 @@ class ThreadpoolEngine(Engine):
                 self._close(connection)
 
     # pool workers ----------------------------------------------------------------------
-    def _work(self, connection: _Connection) -> None:
-        """Answer ``connection``'s queued requests in order, until its queue is empty."""
+    def _work(self, connection: _Connection, requests: list[Request | BadRequest]) -> None:
+        """Answer ``requests`` of ``connection`` in order, then those queued meanwhile, until
+        its queue is empty (the worker owns the connection until then)."""
         app = self.app
+        parser = connection.parser
+        lock = connection.lock
+        pending = connection.pending
+        sock = connection.sock
         try:
             while True:
-                with connection.lock:
-                    if connection.closed or not connection.pending:
+                # Written out, not split into helpers: this runs for every request.
+                for request in requests:
+                    if connection.closed or self._stopping:
+                        break
+                    if isinstance(request, BadRequest):
+                        with self._lock:
+                            self._bad_requests += 1
+                        self._send(
+                            connection, error_response_bytes(request.status, request.message)
+                        )
+                        self._retire(connection)
+                        return
+                    response = app.call_sync(request)
+                    if parser.pauses:  # h11: encoding moves its state on, as reading does
+                        with lock:
+                            out, keep_alive = parser.encode(request, response)
+                            pending.extend(parser.resume())
+                            if parser.error is not None and not connection.rejected:
+                                connection.rejected = True  # found by resume(): h11 is lazy
+                                pending.append(parser.error)
+                    else:
+                        out, keep_alive = parser.encode(request, response)
+                    # Only the worker that owns the queue (busy) counts; readers only read.
+                    connection.served += 1
+                    try:
+                        sent = sock.send(out)  # the usual case: all of it at once
+                    except BlockingIOError:
+                        sent = 0
+                    except (OSError, ValueError):  # reset, or closed by stop()
+                        sent = -1
+                    if (
+                        sent < 0
+                        or (sent < len(out) and not self._send(connection, out[sent:]))
+                        or not keep_alive
+                    ):
+                        self._retire(connection)
+                        return
+                with lock:
+                    if connection.closed or not pending:
                         connection.busy = False
                         if connection.eof and not connection.closed:
                             self._close(connection)  # already unregistered by the selector
                         return
-                    request = connection.pending.popleft()
-                if isinstance(request, BadRequest):
-                    with self._lock:
-                        self._bad_requests += 1
-                    self._send(connection, error_response_bytes(request.status, request.message))
-                    self._retire(connection)
-                    return
-                response = app.call_sync(request)
-                parser = connection.parser
-                if parser.pauses:  # h11: encoding moves its state on, which reading also does
-                    with connection.lock:
-                        out, keep_alive = parser.encode(request, response)
-                        connection.pending.extend(parser.resume())
-                        if parser.error is not None and not connection.rejected:
-                            connection.rejected = True  # found by resume(): h11 parses lazily
-                            connection.pending.append(parser.error)
-                else:
-                    out, keep_alive = parser.encode(request, response)
-                # Only the worker that owns the queue (busy) counts; readers only read.
-                connection.served += 1
-                try:
-                    sent = connection.sock.send(out)  # the usual case: all of it at once
-                except BlockingIOError:
-                    sent = 0
-                except (OSError, ValueError):  # reset, or closed by stop()
-                    sent = -1
-                if (
-                    sent < 0
-                    or (sent < len(out) and not self._send(connection, out[sent:]))
-                    or not keep_alive
-                ):
-                    self._retire(connection)
-                    return
+                    requests = list(pending)
+                    pending.clear()
         except Exception as bug:  # the pool would keep it in a future nobody reads
             app.connection_failure(bug, self.name)
             self._retire(connection)
