@@ -17,6 +17,11 @@ round by round so that machine noise hits every configuration alike:
 * ``asyncio debug``: pytest-asyncio's ``--asyncio-debug``, ours off;
 * ``blockbuster``: blockbuster active around every test, ours off.
 
+Then each configuration runs again at the same time as a baseline run, both pinned to one CPU
+(``--side-by-side-rounds``): what slows a shared machine down slows both alike, so their ratio
+of CPU time moves by well under 1% from round to round, where runs one after the other move by
+10-40%.
+
 **Instructions**: the same cost suite with the plugin off and on, each run once under
 valgrind's callgrind, which counts the instructions the interpreter executes. The count does
 not depend on what else the machine is doing, so it shows the plugin's own work exactly (it
@@ -373,6 +378,8 @@ class Config:
     max_rounds: int = 1_000  # pyleak's sleep after every test makes each of its runs long
     walls: list[float] = field(default_factory=list)
     cpus: list[float] = field(default_factory=list)
+    together: list[float] = field(default_factory=list)
+    """CPU time of this configuration over the baseline's, run side by side on one CPU."""
 
 
 def write_cost_suite(root: Path, modules: int, tests_per_module: int) -> int:
@@ -388,21 +395,20 @@ def write_cost_suite(root: Path, modules: int, tests_per_module: int) -> int:
     return count
 
 
-def run_once(root: Path, config: Config) -> tuple[float, float]:
+def _pytest_command(config: Config) -> tuple[list[str], dict[str, str]]:
     # Bytecode is cached as in any real project: pytest rewrites the asserts of every module
     # of a plugin's distribution, and without the cache each run would compile them again.
     env = {**os.environ, **config.env}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *config.args]
+    return command, env
+
+
+def run_once(root: Path, config: Config) -> tuple[float, float]:
+    command, env = _pytest_command(config)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *config.args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
@@ -411,8 +417,42 @@ def run_once(root: Path, config: Config) -> tuple[float, float]:
     return wall, cpu
 
 
+def run_side_by_side(root: Path, configs: list[Config], cpu: int) -> list[float]:
+    """Run ``configs`` at the same time, all pinned to one CPU; return the CPU time of each.
+
+    Whatever slows the machine down while they run (other tenants of a shared host, frequency
+    changes) slows them alike, so it cancels out of their ratio; run one after the other, the
+    same suite's time moves by 10-40% here from run to run.
+    """
+    processes = []
+    for config in configs:
+        command, env = _pytest_command(config)
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=root,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+            )
+        )
+    times = []
+    for config, process in zip(configs, processes, strict=True):
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"{config.name}: the suite failed (exit {process.returncode})")
+        times.append(usage.ru_utime + usage.ru_stime)
+    return times
+
+
 def run_cost(
-    rounds: int, modules: int, tests_per_module: int, plugin_only: bool = False
+    rounds: int,
+    modules: int,
+    tests_per_module: int,
+    plugin_only: bool = False,
+    side_by_side_rounds: int = 0,
 ) -> dict[str, object]:
     off = ["-p", "no:concurrency"]
     configs = [
@@ -434,6 +474,7 @@ def run_cost(
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
         root = Path(tmp)
         tests = write_cost_suite(root, modules, tests_per_module)
+        base = configs[0]
         print(f"cost: {tests} async tests in {modules} modules, {rounds} rounds")
         for config in configs:  # warm-up: imports and page cache
             if config.max_rounds >= rounds:
@@ -448,11 +489,20 @@ def run_cost(
                 config.walls.append(wall)
                 config.cpus.append(cpu)
             print(f"  round {round_number}/{rounds} done", flush=True)
+        # The same pairs side by side: each configuration together with a baseline run, both
+        # pinned to one CPU (the first or the second, alternately).
+        paired = [c for c in configs[1:] if c.max_rounds >= rounds]
+        for round_number in range(1, side_by_side_rounds + 1):
+            for config in paired:
+                baseline_cpu, config_cpu = run_side_by_side(
+                    root, [base, config], cpu=round_number % 2
+                )
+                config.together.append(config_cpu / baseline_cpu)
+            print(f"  side by side: round {round_number}/{side_by_side_rounds} done", flush=True)
 
-    base = configs[0]
     print()
     print(
-        "Each configuration runs once per round, side by side with the baseline; the ratios are "
+        "Each configuration runs once per round, one after the other with the baseline; the ratios are "
         "the median over rounds of (this run / the baseline's run in the same round), and the "
         "fastest run of each against the baseline's fastest."
     )
@@ -471,10 +521,34 @@ def run_cost(
             f"| {min(config.walls) / min(base.walls):.2f}x | {min(config.cpus):.2f} s "
             f"| {cpu_ratio:.2f}x | {len(config.walls)} |"
         )
+    if side_by_side_rounds:
+        print()
+        print(
+            "Side by side: each configuration and a baseline run at the same time on one CPU; "
+            "CPU time of the configuration over the baseline's (the target is on wall time: "
+            "this suite keeps its CPU busy, so its wall time is its CPU time when run alone)."
+        )
+        print("| configuration | CPU vs baseline, median of rounds | range | rounds |")
+        print("|---|---|---|---|")
+        for config in configs[1:]:
+            if config.together:
+                print(
+                    f"| {config.name} | {statistics.median(config.together):.3f}x "
+                    f"| {min(config.together):.3f}-{max(config.together):.3f} "
+                    f"| {len(config.together)} |"
+                )
     return {
         "tests": tests,
         "rounds": rounds,
-        "runs": [{"name": c.name, "wall_s": c.walls, "cpu_s": c.cpus} for c in configs],
+        "runs": [
+            {
+                "name": c.name,
+                "wall_s": c.walls,
+                "cpu_s": c.cpus,
+                "side_by_side_cpu_ratio": c.together,
+            }
+            for c in configs
+        ],
     }
 
 
@@ -537,6 +611,13 @@ def main() -> None:
     parser.add_argument("--precision-rounds", type=int, default=3)
     parser.add_argument("--precision-clean", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=7, help="rounds of the cost benchmark")
+    parser.add_argument(
+        "--side-by-side-rounds",
+        type=int,
+        default=10,
+        help="cost: rounds in which each configuration runs at the same time as a baseline "
+        "run, on one CPU (0: none)",
+    )
     parser.add_argument("--modules", type=int, default=10)
     parser.add_argument("--tests-per-module", type=int, default=60)
     parser.add_argument("--skip-precision", action="store_true")
@@ -576,7 +657,11 @@ def main() -> None:
         print()
     if not options.skip_cost:
         report["cost"] = run_cost(
-            options.rounds, options.modules, options.tests_per_module, options.plugin_only
+            options.rounds,
+            options.modules,
+            options.tests_per_module,
+            options.plugin_only,
+            options.side_by_side_rounds,
         )
         print()
     if not options.skip_instructions:
