@@ -453,12 +453,15 @@ def run_cost(
     tests_per_module: int,
     plugin_only: bool = False,
     side_by_side_rounds: int = 0,
+    self_check: bool = False,
 ) -> dict[str, object]:
     off = ["-p", "no:concurrency"]
     configs = [
         Config("baseline (plugin off)", off),
         Config("concurrency-guard (defaults)", []),
     ]
+    if self_check:  # how far the ratios move when nothing differs
+        configs.insert(1, Config("baseline against itself", off))
     if plugin_only:
         configs.append(Config("leak detector only (--loop-lag-ms=0)", ["--loop-lag-ms=0"]))
         configs.append(Config("loop-lag detector only (--leak-check=none)", ["--leak-check=none"]))
@@ -502,8 +505,9 @@ def run_cost(
 
     print()
     print(
-        "Each configuration runs once per round, one after the other with the baseline; the ratios are "
-        "the median over rounds of (this run / the baseline's run in the same round), and the "
+        "Each configuration runs once per round, one after the other with the baseline; the "
+        "ratios are the median over rounds of (this run / the baseline's run in the same round), "
+        "and the "
         "fastest run of each against the baseline's fastest."
     )
     print(
@@ -628,6 +632,12 @@ def main() -> None:
         help="cost: only the baseline and the plugin, whole and one detector at a time (many "
         "rounds fit in a few minutes)",
     )
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="cost: also run the baseline against itself, to see how far ratios move when "
+        "nothing differs",
+    )
     parser.add_argument("--burn-runs", type=int, default=3, help="runs of the CPU-burn suite")
     parser.add_argument("--burn-tests", type=int, default=150)
     parser.add_argument("--skip-burns", action="store_true")
@@ -662,6 +672,7 @@ def main() -> None:
             options.tests_per_module,
             options.plugin_only,
             options.side_by_side_rounds,
+            options.self_check,
         )
         print()
     if not options.skip_instructions:
