@@ -14,6 +14,7 @@ import contextlib
 import selectors
 import socket
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -145,7 +146,7 @@ class ThreadpoolEngine(Engine):
                 return
             parser = connection.parser
             # A new list of the requests completed by this read (often empty: only a part came).
-            requests: list[Request | BadRequest] = parser.feed(data)
+            requests: Sequence[Request | BadRequest] = parser.feed(data)
             if parser.interim:
                 interim, parser.interim = parser.interim, b""
                 with contextlib.suppress(OSError):
@@ -195,7 +196,7 @@ class ThreadpoolEngine(Engine):
                 self._close(connection)
 
     # pool workers ----------------------------------------------------------------------
-    def _work(self, connection: _Connection, requests: list[Request | BadRequest]) -> None:
+    def _work(self, connection: _Connection, requests: Sequence[Request | BadRequest]) -> None:
         """Answer ``requests`` of ``connection`` in order, then those queued meanwhile, until
         its queue is empty (the worker owns the connection until then)."""
         app = self.app
