@@ -188,6 +188,37 @@ class _HttpProtocol(asyncio.Protocol):
             self._task = None
 
 
+class _LagTicker:
+    """Measures the loop's lag: a timer due every ``interval`` notes how late it ran.
+
+    A timer callback rather than a task that sleeps: no task step and no future per tick.
+    """
+
+    __slots__ = ("_engine", "_handle", "_interval", "_loop")
+
+    def __init__(
+        self, engine: AsyncioEngine, loop: asyncio.AbstractEventLoop, interval: float
+    ) -> None:
+        self._engine = engine
+        self._loop = loop
+        self._interval = interval
+        due = loop.time() + interval
+        self._handle: asyncio.TimerHandle | None = loop.call_at(due, self._tick, due)
+
+    def _tick(self, due: float) -> None:
+        now = self._loop.time()
+        engine = self._engine
+        if now - due > engine._lag_max:
+            engine._lag_max = now - due
+        due = now + self._interval
+        self._handle = self._loop.call_at(due, self._tick, due)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 def _remote_text(error: Exception) -> Exception | str:
     if isinstance(error, RemoteHandlerError):
         return error.remote_traceback
@@ -264,7 +295,7 @@ class AsyncioEngine(LoopThreadEngine):
                 lambda: _HttpProtocol(self, loop), sock=self.listener, backlog=_ACCEPT_BURST
             )
             self.listener.listen(self.options.backlog)
-        ticker = loop.create_task(self._tick(loop))
+        ticker = _LagTicker(self, loop, self.options.lag_interval)
         self._ready.set()
         try:
             await self._stop_future
@@ -286,20 +317,8 @@ class AsyncioEngine(LoopThreadEngine):
                         f"ignored cancellation for {self.options.shutdown_timeout:g} s:\n"
                         + "\n".join(_task_stack(task) for task in list(still_running)[:3])
                     )
-            ticker.cancel()
-            await asyncio.gather(ticker, return_exceptions=True)
+            ticker.stop()
             self.finish()
-
-    async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        interval = self.options.lag_interval
-        clock = loop.time
-        sleep = asyncio.sleep
-        while True:
-            started = clock()
-            await sleep(interval)
-            lag = clock() - started - interval
-            if lag > self._lag_max:
-                self._lag_max = lag
 
     def adopt(self, sock: socket.socket) -> None:
         """Serve a connection accepted elsewhere (thread-safe)."""
