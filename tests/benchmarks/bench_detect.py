@@ -438,12 +438,15 @@ def run_side_by_side(root: Path, configs: list[Config], cpu: int) -> list[float]
             )
         )
     times = []
+    failed = []
     for config, process in zip(configs, processes, strict=True):
         _, status, usage = os.wait4(process.pid, 0)
         process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0:
-            raise SystemExit(f"{config.name}: the suite failed (exit {process.returncode})")
+            failed.append(f"{config.name}: the suite failed (exit {process.returncode})")
         times.append(usage.ru_utime + usage.ru_stime)
+    if failed:  # after every run has ended: none is left running
+        raise SystemExit("; ".join(failed))
     return times
 
 
@@ -507,8 +510,7 @@ def run_cost(
     print(
         "Each configuration runs once per round, one after the other with the baseline; the "
         "ratios are the median over rounds of (this run / the baseline's run in the same round), "
-        "and the "
-        "fastest run of each against the baseline's fastest."
+        "and the fastest run of each against the baseline's fastest."
     )
     print(
         "| configuration | wall (fastest) | wall vs baseline (median of rounds) | "

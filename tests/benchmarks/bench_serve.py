@@ -6,7 +6,11 @@ where the target is one:
 1. HTTP parser: server CPU per request with httptools and with h11 (asyncio model).
 2. Server overhead: CPU per request of each model against its minimal hand-written server
    (``minimal_servers.py``), at 2,000 req/s offered over 1,000 keep-alive connections with
-   10 ms of I/O per request; and the p50 latency of that run (target: at most 11.5 ms).
+   10 ms of I/O per request; and the p50 latency of that run (target: at most 11.5 ms). Each
+   pair runs alone, one after the other (latency, and a CPU ratio shown for comparison), and
+   side by side: both servers at once on the server CPU, each loaded by its own generator, so
+   that the shared machine's noise cancels out of their CPU ratio, which is the one judged.
+   ``--self-check`` runs each minimal server against itself instead.
    ``asyncio+processes`` sends a small CPU part of each request to its pool in these pairs (its
    minimal server does too); its p50 is measured with the I/O on its loop, as it serves I/O.
 2b. The same overhead in instructions per request under callgrind (needs valgrind), for the
@@ -23,7 +27,7 @@ runs alternate between the real and the minimal server; medians are reported. Th
 load average is printed: on a busy machine every figure is noisier.
 
     python tests/benchmarks/bench_serve.py [--quick] [--sections 1,2,2b,3,4] [--json PATH]
-        [--models threadpool,uvloop] [--pairs N]
+        [--models threadpool,uvloop] [--pairs N] [--self-check]
 """
 
 from __future__ import annotations

@@ -145,7 +145,8 @@ class ThreadpoolEngine(Engine):
                     self._close(connection)
                 return
             parser = connection.parser
-            # A new list of the requests completed by this read (often empty: only a part came).
+            # The requests this read completed (often none: only part of one came). The
+            # parser's list: never changed in place here.
             requests: Sequence[Request | BadRequest] = parser.feed(data)
             if parser.interim:
                 interim, parser.interim = parser.interim, b""
